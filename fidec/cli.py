@@ -1,0 +1,57 @@
+"""The ``fidec`` command. Each subcommand lives in the module that implements it and registers here.
+
+Errors in the user's input (``FidecError``, bad flags) are printed as one line on stderr with a non-zero
+exit status; tracebacks are reserved for bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# module path -> it defines ``register(subparsers)`` adding one or more subcommands with ``func`` set.
+COMMAND_MODULES = (
+    "fidec.train_cli",
+    "fidec.data.commands",
+)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports errors in one line (what was wrong and where to look) and exits 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="fidec", description=__doc__.splitlines()[0])
+    from fidec import __version__
+
+    parser.add_argument("--version", action="version", version=f"fidec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    sub.required = True
+    for mod in COMMAND_MODULES:
+        importlib.import_module(mod).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fidec.errors import FidecError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except FidecError as e:
+        sys.stderr.write(f"fidec {args.command}: error: {e}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write(f"fidec {args.command}: interrupted\n")
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

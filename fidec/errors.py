@@ -1,0 +1,20 @@
+"""User-facing errors: each says what was wrong and what to do next.
+
+The CLI prints ``FidecError`` messages as one line on stderr and exits non-zero; anything else is a bug.
+"""
+
+
+class FidecError(Exception):
+    """An error caused by the user's input or environment, with a remedy in its message."""
+
+
+class DatasetError(FidecError):
+    """A dataset is missing, malformed or fails verification."""
+
+
+class ConfigError(FidecError):
+    """A configuration value, agent name, environment name or flag is invalid."""
+
+
+class NonFiniteLossError(FidecError):
+    """Training produced a NaN/inf; the message names the step and the loss term."""

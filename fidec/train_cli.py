@@ -1,0 +1,5 @@
+"""`fidec train` and `fidec evaluate` (placeholder)."""
+
+
+def register(sub):
+    pass
