@@ -1,5 +1,134 @@
-"""`fidec train` and `fidec evaluate` (placeholder)."""
+"""`fidec train`, `fidec evaluate` and `fidec quickstart`.
+
+Every field of :class:`fidec.config.Config` is a flag (``hidden_dims`` -> ``--hidden-dims 256,256``,
+booleans as ``--lagrangian/--no-lagrangian``); flags override the preset, which overrides the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+
+from fidec.config import AGENTS, PRESETS, Config, resolve
+from fidec.errors import ConfigError
+
+SKIP_FIELDS = {"family"}
 
 
-def register(sub):
-    pass
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    hints = typing.get_type_hints(Config)
+    for f in dataclasses.fields(Config):
+        if f.name in SKIP_FIELDS:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        typ = hints[f.name]
+        kw: dict = {"dest": f.name, "default": argparse.SUPPRESS}
+        if typ is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        elif typ == tuple[int, ...]:
+            kw.update(type=_int_tuple, metavar="W1,W2,...")
+        elif typ in (int, float):
+            kw["type"] = typ
+        else:
+            kw["type"] = str
+        if f.name == "agent":
+            kw["choices"] = AGENTS
+        if f.name == "preset":
+            kw["choices"] = PRESETS
+        kw["help"] = f"(default {f.default!r})" if f.default is not dataclasses.MISSING else None
+        p.add_argument(flag, **kw)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    names = {f.name for f in dataclasses.fields(Config)}
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
+def cmd_train(args) -> int:
+    from fidec.train import Trainer, format_summary
+
+    if args.resume:
+        extra = set(overrides_from_args(args)) - {"steps"}
+        if extra:
+            raise ConfigError(
+                f"--resume continues a run with its saved config; drop {sorted(extra)} "
+                "(only --steps may change, to extend it)"
+            )
+        trainer = Trainer.resume(
+            args.resume, steps=getattr(args, "steps", None), progress=not args.no_progress
+        )
+    else:
+        config = resolve(overrides_from_args(args))
+        if args.print_config:
+            print(config.to_json())
+            return 0
+        run_dir = args.run_dir or f"runs/{config.agent}_{config.env}_seed{config.seed}"
+        trainer = Trainer.create(config, run_dir, progress=not args.no_progress)
+    print(f"run folder: {trainer.run_dir}", file=sys.stderr)
+    summary = trainer.run()
+    print(format_summary(summary))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+
+    from fidec import checkpoint
+    from fidec.evaluate import evaluate, make_render_env, save_gif
+    from fidec.train import Trainer, seed_slice
+
+    trainer = Trainer.resume(args.run_dir, progress=False)
+    if not checkpoint.exists(args.run_dir):
+        raise ConfigError(f"{args.run_dir} has no checkpoint yet; train it first")
+    env = make_render_env(trainer.task) if args.video else trainer.env
+    results = {}
+    for i, seed in enumerate(trainer.seeds):
+        params = seed_slice(trainer.states.params, i)
+        res = evaluate(trainer.agent, params, env, args.episodes, seed=10_000 + seed, render=args.video)
+        if args.video:
+            gif = save_gif(res.pop("frames"), Path(args.run_dir) / f"video_seed{seed}.gif")
+            res["video"] = str(gif)
+        results[seed] = res
+        print(
+            f"seed {seed}: success {res['success']:.3f} ± {res['success_std']:.3f} over {args.episodes} "
+            f"episodes (return {res['return']:.1f}, length {res['episode_length']:.0f})"
+            + (f", video {res['video']}" if args.video else "")
+        )
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train an agent (fd, deflow, fql, bc) on an OGBench singletask task",
+        description="Train an agent. Every config field is a flag; see --print-config.",
+    )
+    p.add_argument("--run-dir", default=None, help="run folder (default runs/AGENT_ENV_seedS)")
+    p.add_argument(
+        "--resume", metavar="DIR", default=None, help="continue the run in DIR exactly where it stopped"
+    )
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a run's latest checkpoint")
+    e.add_argument("run_dir")
+    e.add_argument("--episodes", type=int, default=50)
+    e.add_argument(
+        "--video", action="store_true", help="save a GIF of one episode (needs MUJOCO_GL=egl|osmesa)"
+    )
+    e.add_argument("--json", action="store_true", help="also print the results as JSON")
+    e.set_defaults(func=cmd_evaluate)

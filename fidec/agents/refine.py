@@ -1,0 +1,155 @@
+"""The refinement agent: Fisher Decorator (Fisher metric) and DeFlow (isotropic metric) in one class.
+
+Policy: ``pi(s) = clip(a_beta + delta_phi(s, a_beta), -1, 1)`` with the base action ``a_beta`` from the
+behaviour flow, held fixed. Actor objective: ``E[-Q(s, pi(s))] + stopgrad(alpha) * E[D(delta; s)]``,
+where ``D`` is the metric (:mod:`fidec.metrics`) and ``alpha = exp(log_alpha)`` is a Lagrange multiplier
+that rises while ``E[D]`` exceeds the target divergence and falls otherwise.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from fidec.agents.base import Agent
+from fidec.agents.common import (
+    AgentState,
+    Batch,
+    apply_gradients,
+    critic_loss,
+    polyak,
+    q_objective,
+    td_target,
+)
+from fidec.config import Config
+from fidec.metrics import METRICS, anisotropy, estimate_fisher
+from fidec.networks import Refiner
+
+
+def lagrange_loss(log_alpha: jax.Array, divergence: jax.Array, target: float) -> jax.Array:
+    """-log_alpha * (stopgrad(E[D]) - eps): gradient descent raises alpha while E[D] > eps."""
+    return -log_alpha * (jax.lax.stop_gradient(divergence) - target)
+
+
+class RefinementAgent(Agent):
+    """FD when ``metric == 'fisher'``, DeFlow when ``metric == 'isotropic'``: same losses, another metric."""
+
+    def __init__(self, config: Config, obs_dim: int, action_dim: int, metric: str | None = None):
+        super().__init__(config, obs_dim, action_dim)
+        self.metric = METRICS[metric or config.metric]
+        self.name = config.agent
+        self.refine_net = Refiner(config.hidden_dims, action_dim)
+
+    def init_params(self, key) -> dict:
+        k_fc, k_ref = jax.random.split(key)
+        params = self._init_flow_and_critic(k_fc)
+        obs, act, _ = self._dummy()
+        params["refine"] = self.refine_net.init(k_ref, obs, act)["params"]
+        params["log_alpha"] = jnp.asarray(jnp.log(self.config.alpha_init), jnp.float32)
+        return params
+
+    def refine(self, refine_params, obs, base):
+        return self.refine_net.apply({"params": refine_params}, obs, base)
+
+    def policy(self, params, obs, base):
+        return jnp.clip(base + self.refine(params["refine"], obs, base), -1.0, 1.0)
+
+    def fisher(self, flow_params, obs, base, key):
+        c = self.config
+        return estimate_fisher(
+            self.velocity(flow_params),
+            obs,
+            base,
+            key,
+            num_samples=c.fisher_samples,
+            flow_steps=c.flow_steps,
+            t_max=c.fisher_t_max,
+            t_width=c.fisher_t_width,
+            damping=c.fisher_damping,
+            estimator=c.score_estimator,
+            locality=c.fisher_locality,
+        )
+
+    def update(self, state: AgentState, batch: Batch) -> tuple[AgentState, dict]:
+        c = self.config
+        rng, k_next, k_base, k_fisher, k_fm = jax.random.split(state.rng, 5)
+        p = state.params
+        obs, next_obs = batch["observations"], batch["next_observations"]
+        noise_shape = batch["actions"].shape
+
+        # Forward-only work (no gradient): the critic's target, the base actions and the Fisher metric.
+        next_base = self.base_actions(p["flow"], next_obs, jax.random.normal(k_next, noise_shape))
+        next_q = self.critic(state.target_params, next_obs, self.policy(p, next_obs, next_base))
+        target = td_target(batch["rewards"], batch["masks"], next_q, c.discount, c.q_agg)
+        base = self.base_actions(p["flow"], obs, jax.random.normal(k_base, noise_shape))
+        info = {}
+        fisher_hat = None
+        if self.metric.needs_fisher:
+            fisher_hat, fstats = self.fisher(p["flow"], obs, base, k_fisher)
+            info.update(fstats)
+        alpha = jnp.exp(p["log_alpha"])
+
+        def loss_fn(params):
+            q_data = self.critic(params["critic"], obs, batch["actions"])
+            c_loss = critic_loss(q_data, target)
+            delta = self.refine(params["refine"], obs, base)
+            pi = jnp.clip(base + delta, -1.0, 1.0)
+            q_pi = jnp.mean(self.critic(jax.lax.stop_gradient(params["critic"]), obs, pi), axis=0)
+            divergence = jnp.mean(self.metric.penalty(delta, fisher_hat))
+            a_loss = -q_objective(q_pi, c.normalize_q) + jax.lax.stop_gradient(alpha) * divergence
+            f_loss = self.flow_loss(params["flow"], batch, k_fm)
+            l_loss = (
+                lagrange_loss(params["log_alpha"], divergence, c.target_divergence) if c.lagrangian else 0.0
+            )
+            total = c_loss + a_loss + f_loss + l_loss
+            return total, {
+                "critic_loss": c_loss,
+                "actor_loss": a_loss,
+                "flow_loss": f_loss,
+                "alpha_loss": jnp.asarray(l_loss, jnp.float32),
+                "divergence": divergence,
+                "sq_displacement": jnp.mean(delta**2),
+                "refine_norm": jnp.mean(jnp.linalg.norm(delta, axis=-1)),
+                "q_data": jnp.mean(q_data),
+                "q_policy": jnp.mean(q_pi),
+                "td_target": jnp.mean(target),
+            }
+
+        grads, loss_info = jax.grad(loss_fn, has_aux=True)(p)
+        params, opt_state = apply_gradients(self.tx, state, grads)
+        info.update(loss_info)
+        info["alpha"] = alpha
+        new_state = state.replace(
+            params=params,
+            target_params=polyak(state.target_params, params["critic"], c.tau),
+            opt_state=opt_state,
+            rng=rng,
+            step=state.step + 1,
+        )
+        return new_state, info
+
+    def sample_actions(self, params, obs, key):
+        c = self.config
+        batch = obs.shape[0]
+        if c.act_samples == 1:
+            base = self.base_actions(params["flow"], obs, jax.random.normal(key, (batch, self.action_dim)))
+            return self.policy(params, obs, base)
+        # best-of-N: N base actions, keep the one the critic rates highest, refine it
+        obs_n = jnp.broadcast_to(obs[:, None], (batch, c.act_samples, obs.shape[-1]))
+        noise = jax.random.normal(key, (batch, c.act_samples, self.action_dim))
+        bases = self.base_actions(params["flow"], obs_n, noise)
+        q = jnp.mean(self.critic(params["critic"], obs_n, bases), axis=0)
+        best = jnp.take_along_axis(bases, jnp.argmax(q, axis=1)[:, None, None], axis=1)[:, 0]
+        return self.policy(params, obs, best)
+
+    def diagnostics(self, state, batch, key):
+        k_act, k_base, k_fisher = jax.random.split(key, 3)
+        out = super().diagnostics(state, batch, k_act)
+        p, obs = state.params, batch["observations"]
+        base = self.base_actions(p["flow"], obs, jax.random.normal(k_base, batch["actions"].shape))
+        fisher_hat, _ = self.fisher(p["flow"], obs, base, k_fisher)
+        delta = self.refine(p["refine"], obs, base)
+        out.update(anisotropy(fisher_hat))
+        out["divergence_fisher"] = jnp.mean(METRICS["fisher"].penalty(delta, fisher_hat))
+        out["divergence_isotropic"] = jnp.mean(METRICS["isotropic"].penalty(delta))
+        return out

@@ -1,0 +1,138 @@
+"""Run folders: atomic file writes, metric logs (CSV + JSONL, every record carries its ``step``), summaries.
+
+Layout of a run folder::
+
+    config.json        resolved configuration (+ versions, reward timing)
+    metrics.jsonl      every record: {"kind": "train"|"eval", "step": ..., "seed": ..., ...}
+    train.csv          train records (loss terms, alpha, Fisher statistics, updates/s, wall time)
+    eval.csv           eval records (success rate, returns)
+    checkpoint.msgpack latest state (written atomically)
+    summary.json       final/best success and the paper-protocol score per seed
+    learning_curve.png
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or the complete new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+def _jsonable(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def _clean(v):
+    v = float(v) if hasattr(v, "__float__") and not isinstance(v, (bool, int, str)) else v
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
+
+
+class MetricsLog:
+    """Append-only metric files of one run folder, truncatable to a step (for exact resume)."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.dir = Path(run_dir)
+        self.jsonl = self.dir / "metrics.jsonl"
+
+    def records(self, kind: str | None = None) -> list[dict]:
+        if not self.jsonl.exists():
+            return []
+        out = []
+        for line in self.jsonl.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                if kind is None or rec.get("kind") == kind:
+                    out.append(rec)
+        return out
+
+    def append(self, records: list[dict]) -> None:
+        records = [{k: _clean(v) for k, v in r.items()} for r in records]
+        all_records = self.records() + records
+        # Rewrite atomically: a crash mid-write never leaves a half record behind.
+        self._write(all_records)
+
+    def truncate_after(self, step: int) -> None:
+        """Drop every record with ``step`` > ``step`` (records made after the checkpoint being resumed)."""
+        self._write([r for r in self.records() if r["step"] <= step])
+
+    def _write(self, records: list[dict]) -> None:
+        atomic_write_text(self.jsonl, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+        for kind in ("train", "eval"):
+            rows = [r for r in records if r.get("kind") == kind]
+            cols: list[str] = []
+            for r in rows:
+                cols += [k for k in r if k not in cols and k != "kind"]
+            first = [c for c in ("step", "seed") if c in cols]
+            cols = first + sorted(c for c in cols if c not in first)
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+            atomic_write_text(self.dir / f"{kind}.csv", buf.getvalue())
+
+
+def paper_score(successes: list[float]) -> float | None:
+    """The paper's protocol: mean of the last three evaluations (800k, 900k, 1M steps at full budget)."""
+    if not successes:
+        return None
+    tail = successes[-3:]
+    return sum(tail) / len(tail)
+
+
+def summarize(run_dir: str | os.PathLike) -> dict:
+    """Per-seed final/best success and paper-protocol score, from the run's eval records."""
+    log = MetricsLog(run_dir)
+    evals = log.records("eval")
+    train = log.records("train")
+    per_seed = {}
+    for seed in sorted({r["seed"] for r in evals}):
+        rows = sorted((r for r in evals if r["seed"] == seed), key=lambda r: r["step"])
+        succ = [r["success"] for r in rows]
+        per_seed[str(seed)] = {
+            "final_success": succ[-1],
+            "best_success": max(succ),
+            "score": paper_score(succ),
+            "eval_steps": [r["step"] for r in rows],
+        }
+    scores = [v["score"] for v in per_seed.values()]
+    ups = [r["updates_per_s"] for r in train if isinstance(r.get("updates_per_s"), (int, float))]
+    return {
+        "per_seed": per_seed,
+        "score_mean": sum(scores) / len(scores) if scores else None,
+        "final_step": max((r["step"] for r in train + evals), default=0),
+        "updates_per_s_median": sorted(ups)[len(ups) // 2] if ups else None,
+    }
