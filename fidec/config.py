@@ -117,9 +117,7 @@ class Config:
         if self.fisher_locality not in ("per-state", "per-action"):
             bad(f"fisher_locality must be 'per-state' or 'per-action', not {self.fisher_locality!r}")
         if not (
-            0.0 <= self.fisher_t_max - self.fisher_t_width
-            and 0.0 <= self.fisher_t_width
-            and self.fisher_t_max < 1.0
+            0.0 <= self.fisher_t_max - self.fisher_t_width and 0.0 <= self.fisher_t_width and self.fisher_t_max < 1.0
         ):
             bad("need 0 <= fisher_t_max - fisher_t_width <= fisher_t_max < 1 (the score divides by 1 - t)")
         for name in (

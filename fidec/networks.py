@@ -43,9 +43,7 @@ class CriticEnsemble(nn.Module):
             out_axes=0,
             axis_size=self.num,
         )
-        q = ensemble(hidden_dims=self.hidden_dims, out_dim=1, layer_norm=True)(
-            jnp.concatenate([obs, actions], axis=-1)
-        )
+        q = ensemble(hidden_dims=self.hidden_dims, out_dim=1, layer_norm=True)(jnp.concatenate([obs, actions], axis=-1))
         return q[..., 0]
 
 

@@ -125,9 +125,7 @@ class Trainer:
         run_dir = Path(run_dir)
         cfg_path = run_dir / "config.json"
         if not cfg_path.exists():
-            raise FidecError(
-                f"{run_dir} is not a fidec run folder (no config.json); start one with 'fidec train'"
-            )
+            raise FidecError(f"{run_dir} is not a fidec run folder (no config.json); start one with 'fidec train'")
         config = Config.from_dict(json.loads(cfg_path.read_text())["config"])
         if steps is not None:
             config.steps = steps

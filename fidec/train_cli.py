@@ -65,9 +65,7 @@ def cmd_train(args) -> int:
                 f"--resume continues a run with its saved config; drop {sorted(extra)} "
                 "(only --steps may change, to extend it)"
             )
-        trainer = Trainer.resume(
-            args.resume, steps=getattr(args, "steps", None), progress=not args.no_progress
-        )
+        trainer = Trainer.resume(args.resume, steps=getattr(args, "steps", None), progress=not args.no_progress)
     else:
         config = resolve(overrides_from_args(args))
         if args.print_config:
@@ -116,9 +114,7 @@ def register(sub) -> None:
         description="Train an agent. Every config field is a flag; see --print-config.",
     )
     p.add_argument("--run-dir", default=None, help="run folder (default runs/AGENT_ENV_seedS)")
-    p.add_argument(
-        "--resume", metavar="DIR", default=None, help="continue the run in DIR exactly where it stopped"
-    )
+    p.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR exactly where it stopped")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_flags(p)
@@ -127,8 +123,6 @@ def register(sub) -> None:
     e = sub.add_parser("evaluate", help="evaluate a run's latest checkpoint")
     e.add_argument("run_dir")
     e.add_argument("--episodes", type=int, default=50)
-    e.add_argument(
-        "--video", action="store_true", help="save a GIF of one episode (needs MUJOCO_GL=egl|osmesa)"
-    )
+    e.add_argument("--video", action="store_true", help="save a GIF of one episode (needs MUJOCO_GL=egl|osmesa)")
     e.add_argument("--json", action="store_true", help="also print the results as JSON")
     e.set_defaults(func=cmd_evaluate)

@@ -28,9 +28,7 @@ class BCAgent(Agent):
         rng, k_fm = jax.random.split(state.rng)
         loss, grads = jax.value_and_grad(lambda p: self.flow_loss(p["flow"], batch, k_fm))(state.params)
         params, opt_state = apply_gradients(self.tx, state, grads)
-        return state.replace(params=params, opt_state=opt_state, rng=rng, step=state.step + 1), {
-            "flow_loss": loss
-        }
+        return state.replace(params=params, opt_state=opt_state, rng=rng, step=state.step + 1), {"flow_loss": loss}
 
     def sample_actions(self, params, obs, key):
         noise = jax.random.normal(key, (obs.shape[0], self.action_dim))

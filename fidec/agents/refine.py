@@ -70,6 +70,23 @@ class RefinementAgent(Agent):
             locality=c.fisher_locality,
         )
 
+    def refinement_loss(self, refine_params, obs, base, q_fn, fisher_hat, alpha) -> tuple[jax.Array, dict]:
+        """The actor objective ``E[-Q(s, pi(s))] + stopgrad(alpha) * E[D(delta; s)]``.
+
+        ``q_fn(obs, actions) -> (batch,)`` is the critic (or, in the geometry demo, a known reward);
+        ``fisher_hat`` is ignored by the isotropic metric. Returns the loss and its terms.
+        """
+        delta = self.refine(refine_params, obs, base)
+        q_pi = q_fn(obs, jnp.clip(base + delta, -1.0, 1.0))
+        divergence = jnp.mean(self.metric.penalty(delta, fisher_hat))
+        loss = -q_objective(q_pi, self.config.normalize_q) + jax.lax.stop_gradient(alpha) * divergence
+        return loss, {
+            "divergence": divergence,
+            "q_policy": jnp.mean(q_pi),
+            "sq_displacement": jnp.mean(delta**2),
+            "refine_norm": jnp.mean(jnp.linalg.norm(delta, axis=-1)),
+        }
+
     def update(self, state: AgentState, batch: Batch) -> tuple[AgentState, dict]:
         c = self.config
         rng, k_next, k_base, k_fisher, k_fm = jax.random.split(state.rng, 5)
@@ -92,27 +109,24 @@ class RefinementAgent(Agent):
         def loss_fn(params):
             q_data = self.critic(params["critic"], obs, batch["actions"])
             c_loss = critic_loss(q_data, target)
-            delta = self.refine(params["refine"], obs, base)
-            pi = jnp.clip(base + delta, -1.0, 1.0)
-            q_pi = jnp.mean(self.critic(jax.lax.stop_gradient(params["critic"]), obs, pi), axis=0)
-            divergence = jnp.mean(self.metric.penalty(delta, fisher_hat))
-            a_loss = -q_objective(q_pi, c.normalize_q) + jax.lax.stop_gradient(alpha) * divergence
+            frozen_critic = jax.lax.stop_gradient(params["critic"])
+            q_fn = lambda o, a: jnp.mean(self.critic(frozen_critic, o, a), axis=0)  # noqa: E731
+            a_loss, a_info = self.refinement_loss(params["refine"], obs, base, q_fn, fisher_hat, alpha)
             f_loss = self.flow_loss(params["flow"], batch, k_fm)
             l_loss = (
-                lagrange_loss(params["log_alpha"], divergence, c.target_divergence) if c.lagrangian else 0.0
+                lagrange_loss(params["log_alpha"], a_info["divergence"], c.target_divergence)
+                if c.lagrangian
+                else jnp.zeros(())
             )
             total = c_loss + a_loss + f_loss + l_loss
             return total, {
                 "critic_loss": c_loss,
                 "actor_loss": a_loss,
                 "flow_loss": f_loss,
-                "alpha_loss": jnp.asarray(l_loss, jnp.float32),
-                "divergence": divergence,
-                "sq_displacement": jnp.mean(delta**2),
-                "refine_norm": jnp.mean(jnp.linalg.norm(delta, axis=-1)),
+                "alpha_loss": l_loss,
                 "q_data": jnp.mean(q_data),
-                "q_policy": jnp.mean(q_pi),
                 "td_target": jnp.mean(target),
+                **a_info,
             }
 
         grads, loss_info = jax.grad(loss_fn, has_aux=True)(p)

@@ -1,0 +1,233 @@
+"""The OGBench datasets fidec knows: how each was made, and whether it can be made here.
+
+Recipes follow OGBench's published generation commands (``data_gen_scripts/commands.sh`` in the
+OGBench repository): episode counts, episode lengths, oracle type and noise. Datasets whose data
+collection needs trained locomotion experts (ant, humanoid, antsoccer), pixel rendering (``visual-*``)
+or a generator fidec does not implement (powderworld) are download-only, with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from fidec.errors import DatasetError
+
+GENERATE = "generate"
+DOWNLOAD_ONLY = "download-only"
+
+EXPERT_REASON = "needs trained locomotion expert policies (OGBench's SAC checkpoints), which OGBench does not ship"
+VISUAL_REASON = "pixel observations need an OpenGL renderer; fidec generates state-based datasets only"
+POWDERWORLD_REASON = "the powderworld generator is not implemented in fidec"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One OGBench dataset: ``{name}.npz`` (train) and ``{name}-val.npz`` (a tenth as many episodes)."""
+
+    name: str
+    family: str  # cube | scene | puzzle | pointmaze | antmaze | humanoidmaze | antsoccer | visual | powderworld
+    env_id: str  # the goal-conditioned environment the data was collected in, e.g. 'cube-single-v0'
+    dataset_type: str  # play | noisy | navigate | stitch | explore
+    episodes: int  # train episodes; validation has episodes // 10
+    episode_length: int  # steps stored per episode (the collection env's max_episode_steps)
+    recipe: dict = field(default_factory=dict, compare=False, hash=False)
+    obtain: str = GENERATE
+    reason: str = ""
+
+    @property
+    def val_episodes(self) -> int:
+        return val_episodes_for(self.episodes)
+
+    @property
+    def generatable(self) -> bool:
+        return self.obtain == GENERATE
+
+    @property
+    def has_buttons(self) -> bool:
+        return self.family in ("scene", "puzzle")
+
+    def how(self) -> str:
+        return GENERATE if self.generatable else f"{DOWNLOAD_ONLY} ({self.reason})"
+
+
+def val_episodes_for(train_episodes: int) -> int:
+    """Validation episodes for ``train_episodes``: a tenth, at least one."""
+    return max(1, int(train_episodes) // 10)
+
+
+def _manip_recipe(dataset_type: str, family: str) -> dict:
+    if dataset_type == "play":
+        return {"oracle": "plan", "noise": 0.1, "noise_smoothing": 0.5, "p_random_action": 0.0}
+    # 'noisy': Markov (closed-loop) oracle, per-episode Gaussian noise level xi ~ U(0, noise), random actions.
+    p_random = 0.2 if family == "puzzle" else 0.1
+    return {"oracle": "markov", "noise": 0.1, "min_norm": 0.4, "p_random_action": p_random}
+
+
+def _build() -> dict[str, DatasetSpec]:
+    specs: list[DatasetSpec] = []
+
+    # Manipulation (state-based, generatable with OGBench's plan/Markov oracles).
+    manip_counts = {
+        "cube-single": 1000,
+        "cube-double": 1000,
+        "cube-triple": 3000,
+        "cube-quadruple": 5000,
+        "scene": 1000,
+        "puzzle-3x3": 1000,
+        "puzzle-4x4": 1000,
+        "puzzle-4x5": 3000,
+        "puzzle-4x6": 5000,
+    }
+    for prefix, n in manip_counts.items():
+        family = prefix.split("-")[0]
+        for dtype in ("play", "noisy"):
+            specs.append(
+                DatasetSpec(
+                    name=f"{prefix}-{dtype}-v0",
+                    family=family,
+                    env_id=f"{prefix}-v0",
+                    dataset_type=dtype,
+                    episodes=n,
+                    episode_length=1001,
+                    recipe=_manip_recipe(dtype, family),
+                )
+            )
+            specs.append(
+                DatasetSpec(
+                    name=f"visual-{prefix}-{dtype}-v0",
+                    family="visual",
+                    env_id=f"visual-{prefix}-v0",
+                    dataset_type=dtype,
+                    episodes=n,
+                    episode_length=1001,
+                    recipe=_manip_recipe(dtype, family),
+                    obtain=DOWNLOAD_ONLY,
+                    reason=VISUAL_REASON,
+                )
+            )
+
+    # Point mazes: the maze's BFS subgoal oracle (the point agent moves along the subgoal direction).
+    for maze in ("medium", "large", "giant", "teleport"):
+        nav_eps, nav_len = (500, 2001) if maze == "giant" else (1000, 1001)
+        for dtype, n, length in (("navigate", nav_eps, nav_len), ("stitch", 5000, 201)):
+            specs.append(
+                DatasetSpec(
+                    name=f"pointmaze-{maze}-{dtype}-v0",
+                    family="pointmaze",
+                    env_id=f"pointmaze-{maze}-v0",
+                    dataset_type=dtype,
+                    episodes=n,
+                    episode_length=length,
+                    recipe={"oracle": "subgoal", "noise": 0.5},
+                )
+            )
+
+    # Locomotion with trained experts: download-only.
+    ant = [
+        ("medium", "navigate", 1000, 1001),
+        ("large", "navigate", 1000, 1001),
+        ("giant", "navigate", 500, 2001),
+        ("teleport", "navigate", 1000, 1001),
+        ("medium", "stitch", 5000, 201),
+        ("large", "stitch", 5000, 201),
+        ("giant", "stitch", 5000, 201),
+        ("teleport", "stitch", 5000, 201),
+        ("medium", "explore", 10000, 501),
+        ("large", "explore", 10000, 501),
+        ("teleport", "explore", 10000, 501),
+    ]
+    humanoid = [
+        ("medium", "navigate", 1000, 2001),
+        ("large", "navigate", 1000, 2001),
+        ("giant", "navigate", 1000, 4001),
+        ("medium", "stitch", 5000, 401),
+        ("large", "stitch", 5000, 401),
+        ("giant", "stitch", 10000, 401),
+    ]
+    for agent, rows in (("antmaze", ant), ("humanoidmaze", humanoid)):
+        for visual in ("", "visual-"):
+            for maze, dtype, n, length in rows:
+                specs.append(
+                    DatasetSpec(
+                        name=f"{visual}{agent}-{maze}-{dtype}-v0",
+                        family="visual" if visual else agent,
+                        env_id=f"{visual}{agent}-{maze}-v0",
+                        dataset_type=dtype,
+                        episodes=n,
+                        episode_length=length,
+                        recipe={"oracle": "expert"},
+                        obtain=DOWNLOAD_ONLY,
+                        reason=EXPERT_REASON,
+                    )
+                )
+    for arena, dtype, n, length in (
+        ("arena", "navigate", 1000, 1001),
+        ("medium", "navigate", 4000, 1001),
+        ("arena", "stitch", 5000, 201),
+        ("medium", "stitch", 8000, 501),
+    ):
+        specs.append(
+            DatasetSpec(
+                name=f"antsoccer-{arena}-{dtype}-v0",
+                family="antsoccer",
+                env_id=f"antsoccer-{arena}-v0",
+                dataset_type=dtype,
+                episodes=n,
+                episode_length=length,
+                recipe={"oracle": "expert"},
+                obtain=DOWNLOAD_ONLY,
+                reason=EXPERT_REASON,
+            )
+        )
+    for level, n in (("easy", 1000), ("medium", 3000), ("hard", 5000)):
+        specs.append(
+            DatasetSpec(
+                name=f"powderworld-{level}-play-v0",
+                family="powderworld",
+                env_id=f"powderworld-{level}-v0",
+                dataset_type="play",
+                episodes=n,
+                episode_length=1001,
+                recipe={"oracle": "powderworld-behaviors"},
+                obtain=DOWNLOAD_ONLY,
+                reason=POWDERWORLD_REASON,
+            )
+        )
+    return {s.name: s for s in specs}
+
+
+CATALOG: dict[str, DatasetSpec] = _build()
+
+
+def dataset_name_for_env(env_name: str) -> str:
+    """The dataset an OGBench env name loads, as ``ogbench.make_env_and_datasets`` derives it.
+
+    'cube-single-play-singletask-task2-v0' -> 'cube-single-play-v0';
+    'cube-single-play-singletask-v0' -> 'cube-single-play-v0'; 'cube-single-play-oraclerep-v0' ->
+    'cube-single-play-v0'; a dataset name is returned unchanged.
+    """
+    parts = env_name.split("-")
+    if "singletask" in parts:
+        pos = parts.index("singletask")
+        return "-".join(parts[:pos] + parts[-1:])
+    if "oraclerep" in parts:
+        return "-".join(parts[:-2] + parts[-1:])
+    return env_name
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The catalogue entry for a dataset or env name; a one-line error naming close matches otherwise."""
+    dataset = dataset_name_for_env(name)
+    if dataset in CATALOG:
+        return CATALOG[dataset]
+    stem = re.sub(r"-v\d+$", "", dataset)
+    close = [n for n in CATALOG if stem and (stem in n or n.startswith(stem.split("-")[0] + "-"))]
+    hint = f"; similar: {', '.join(sorted(close)[:6])}" if close else ""
+    raise DatasetError(f"unknown dataset {name!r}{hint} (see 'fidec data list')")
+
+
+def task_env_names(spec: DatasetSpec, tasks: range = range(1, 6)) -> list[str]:
+    """The singletask env names whose rewards are relabelled from ``spec``'s data (task1..task5)."""
+    stem = spec.name[: -len("-v0")] if spec.name.endswith("-v0") else spec.name
+    return [f"{stem}-singletask-task{i}-v0" for i in tasks]

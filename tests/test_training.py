@@ -1,0 +1,200 @@
+"""The training loop: end to end on an oracle dataset, exact resume, non-finite stop, checkpoints, CLI errors."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from fidec.cli import main
+from fidec.config import resolve
+from fidec.errors import NonFiniteLossError
+from fidec.runs import MetricsLog
+from fidec.train import Trainer
+
+from .conftest import TINY_ENV
+
+
+def tiny(d, **kw):
+    return resolve({"env": TINY_ENV, "preset": "tiny", "dataset_dir": str(d), **kw})
+
+
+def leaves(run_dir):
+    import flax.serialization as ser
+
+    payload = ser.msgpack_restore((run_dir / "checkpoint.msgpack").read_bytes())
+    return jax.tree_util.tree_leaves(payload["state"]), payload["meta"]
+
+
+def comparable(records):
+    drop = {"wall_time", "updates_per_s"}
+    return [{k: v for k, v in r.items() if k not in drop} for r in records]
+
+
+def test_train_and_evaluate_end_to_end(tiny_dataset_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    rc = main(
+        [
+            "train",
+            "--agent",
+            "fd",
+            "--env",
+            TINY_ENV,
+            "--preset",
+            "tiny",
+            "--dataset-dir",
+            str(tiny_dataset_dir),
+            "--run-dir",
+            str(run),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    for f in (
+        "config.json",
+        "metrics.jsonl",
+        "train.csv",
+        "eval.csv",
+        "checkpoint.msgpack",
+        "summary.json",
+        "learning_curve.png",
+    ):
+        assert (run / f).exists(), f
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["success_timing"] == "pre" and cfg["versions"]["ogbench"]
+    log = MetricsLog(run)
+    train, evals = log.records("train"), log.records("eval")
+    assert [r["step"] for r in train] == [10, 20, 30, 40]
+    assert [r["step"] for r in evals] == [20, 40]
+    for term in (
+        "critic_loss",
+        "actor_loss",
+        "flow_loss",
+        "divergence",
+        "alpha",
+        "fisher_trace",
+        "fisher_cond_mean",
+        "refine_norm",
+        "q_policy",
+        "policy_mse_to_data",
+        "wall_time",
+    ):
+        assert np.isfinite(train[-1][term]), term
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["per_seed"]["0"]["score"] == pytest.approx(np.mean([r["success"] for r in evals][-3:]))
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--episodes", "2", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "success" in out and "over 2 episodes" in out
+
+
+@pytest.mark.parametrize("agent", ["fd", "fql"])
+def test_resume_is_bit_identical(tiny_dataset_dir, tmp_path, agent):
+    a, b = tmp_path / "a", tmp_path / "b"
+    Trainer.create(tiny(tiny_dataset_dir, agent=agent, steps=40, num_seeds=2), a, progress=False).run()
+    Trainer.create(tiny(tiny_dataset_dir, agent=agent, steps=20, num_seeds=2), b, progress=False).run()
+    Trainer.resume(b, steps=40, progress=False).run()
+    la, ma = leaves(a)
+    lb, mb = leaves(b)
+    assert ma["step"] == mb["step"] == 40
+    assert len(la) == len(lb)
+    for x, y in zip(la, lb, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert comparable(MetricsLog(a).records()) == comparable(MetricsLog(b).records())
+
+
+def test_resume_drops_records_written_after_the_checkpoint(tiny_dataset_dir, tmp_path):
+    run = tmp_path / "run"
+    Trainer.create(tiny(tiny_dataset_dir, steps=20), run, progress=False).run()
+    # a crash after logging step 30 but before its checkpoint leaves an orphan record behind
+    MetricsLog(run).append([{"kind": "train", "step": 30, "seed": 0, "critic_loss": 123.0}])
+    Trainer.resume(run, steps=40, progress=False).run()
+    recs = MetricsLog(run).records()
+    keys = [(r["kind"], r["step"], r["seed"]) for r in recs]
+    assert len(keys) == len(set(keys))
+    assert [r["step"] for r in recs if r["kind"] == "train"] == [10, 20, 30, 40]
+    assert all(r["critic_loss"] != 123.0 for r in recs if r["kind"] == "train")
+
+
+def test_nonfinite_loss_stops_and_keeps_last_checkpoint(tiny_dataset_dir, tmp_path):
+    run = tmp_path / "run"
+    Trainer.create(tiny(tiny_dataset_dir, steps=20), run, progress=False).run()
+    before = (run / "checkpoint.msgpack").read_bytes()
+    t = Trainer.resume(run, steps=40, progress=False)
+    t.data = dict(t.data, rewards=t.data["rewards"] * np.nan)
+    with pytest.raises(NonFiniteLossError, match=r"step 21 .*checkpoint \(step 20\)"):
+        t.run()
+    assert (run / "checkpoint.msgpack").read_bytes() == before
+
+
+def test_checkpoint_round_trip(tiny_dataset_dir, tmp_path):
+    t = Trainer.create(tiny(tiny_dataset_dir, steps=10, agent="deflow"), tmp_path / "r", progress=False)
+    t.run()
+    fresh = Trainer.resume(tmp_path / "r", progress=False)
+    for x, y in zip(jax.tree_util.tree_leaves(t.states), jax.tree_util.tree_leaves(fresh.states), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert fresh.step == 10
+
+
+def test_existing_run_folder_is_not_overwritten(tiny_dataset_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    Trainer.create(tiny(tiny_dataset_dir, steps=10), run, progress=False).run()
+    before = (run / "metrics.jsonl").read_bytes()
+    rc = main(
+        [
+            "train",
+            "--env",
+            TINY_ENV,
+            "--preset",
+            "tiny",
+            "--dataset-dir",
+            str(tiny_dataset_dir),
+            "--run-dir",
+            str(run),
+            "--no-progress",
+        ]
+    )
+    assert rc == 1 and "--resume" in capsys.readouterr().err
+    assert (run / "metrics.jsonl").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["train", "--env", "no-such-env-singletask-v0"], "unknown env"),
+        (["train", "--env", "cube-single-play-v0"], "singletask"),
+        (["train", "--agent", "sac"], "invalid choice"),
+        (["train", "--no-such-flag", "1"], "unrecognized arguments"),
+        (["train", "--steps", "ten"], "invalid int value"),
+        (["train", "--env", TINY_ENV, "--dataset-dir", "/nonexistent-dir"], "fidec data generate cube-single-play-v0"),
+        (["train", "--chunk-size", "7", "--preset", "tiny"], "multiple of chunk_size"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(argv, needle, capsys):
+    try:
+        rc = main(argv)
+    except SystemExit as e:
+        rc = e.code
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_paper_preset_applies_family_values(capsys):
+    def cfg(env, agent="fd"):
+        main(["train", "--agent", agent, "--env", env, "--print-config"])
+        return json.loads(capsys.readouterr().out)
+
+    c = cfg("cube-single-play-singletask-task2-v0")
+    assert (c["target_divergence"], c["fql_alpha"], c["discount"], c["q_agg"]) == (0.001, 300.0, 0.99, "mean")
+    assert (c["batch_size"], c["hidden_dims"], c["fisher_samples"], c["flow_steps"]) == (256, [512] * 4, 8, 10)
+    assert (c["fisher_t_max"], c["fisher_t_width"], c["score_estimator"]) == (0.9, 0.05, "velocity")
+    c = cfg("puzzle-4x4-play-singletask-task1-v0")
+    assert (c["target_divergence"], c["fql_alpha"]) == (0.005, 1000.0)
+    c = cfg("antmaze-giant-navigate-singletask-task3-v0")
+    assert (c["discount"], c["q_agg"], c["target_divergence"]) == (0.995, "min", 0.01)
+    c = cfg("humanoidmaze-medium-navigate-singletask-v0", agent="deflow")
+    assert (c["discount"], c["target_divergence"], c["fql_alpha"], c["metric"]) == (0.995, 0.001, 30.0, "isotropic")
+    main(["train", "--env", "cube-single-play-singletask-task2-v0", "--print-config", "--discount", "0.9"])
+    assert json.loads(capsys.readouterr().out)["discount"] == 0.9
