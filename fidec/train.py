@@ -256,6 +256,7 @@ class Trainer:
             self._policy_fn = make_policy_fn(self.agent)
         out = []
         for i, seed in enumerate(self.seeds):
+            t0 = time.perf_counter()
             res = evaluate(
                 self.agent,
                 seed_slice(self.states.params, i),
@@ -270,6 +271,8 @@ class Trainer:
                     "step": self.step,
                     "seed": seed,
                     "episodes": self.config.eval_episodes,
+                    "eval_time_s": time.perf_counter() - t0,
+                    "wall_time": self.wall,
                     **res,
                 }
             )

@@ -107,7 +107,51 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_quickstart(args) -> int:
+    """Create the default dataset if absent, then train FD (and optionally flow BC) on the default task."""
+    from fidec.config import QUICKSTART
+    from fidec.paths import dataset_dir, dataset_files
+    from fidec.train import Trainer, format_summary
+
+    d = dataset_dir(args.dataset_dir)
+    train_file, val_file = dataset_files(QUICKSTART["dataset"], d)
+    if not (train_file.exists() and val_file.exists()):
+        from fidec.data.generate import generate_dataset
+
+        print(
+            f"creating {QUICKSTART['dataset']} ({QUICKSTART['dataset_episodes']} episodes, OGBench's oracle) in {d}",
+            file=sys.stderr,
+        )
+        generate_dataset(QUICKSTART["dataset"], episodes=QUICKSTART["dataset_episodes"], seed=0, dataset_dir=d)
+    agents = ["fd"] + (["bc"] if args.with_bc else [])
+    for agent in agents:
+        config = resolve({**QUICKSTART["overrides"], "agent": agent, "seed": args.seed, "dataset_dir": str(d)})
+        run_dir = Path(args.out) / f"{agent}_seed{args.seed}"
+        if (run_dir / "config.json").exists():
+            trainer = Trainer.resume(run_dir, progress=not args.no_progress)
+            if trainer.step >= trainer.config.steps:
+                print(f"{run_dir} is complete; showing its summary (delete the folder to train again)", file=sys.stderr)
+                print(format_summary(trainer.finish()))
+                continue
+        else:
+            trainer = Trainer.create(config, run_dir, progress=not args.no_progress)
+        print(f"run folder: {run_dir}", file=sys.stderr)
+        print(format_summary(trainer.run()))
+    print(f"learning curves: {Path(args.out)}/*/learning_curve.png", file=sys.stderr)
+    return 0
+
+
 def register(sub) -> None:
+    q = sub.add_parser("quickstart", help="the built-in default job: FD on a small offline dataset, minutes on a CPU")
+    q.add_argument("--out", default="runs/quickstart", help="parent folder of the run folders")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument(
+        "--dataset-dir", default=None, help="dataset directory (default $FIDEC_DATASET_DIR or ~/.ogbench/data)"
+    )
+    q.add_argument("--with-bc", action="store_true", help="also train flow BC on the same data and budget")
+    q.add_argument("--no-progress", action="store_true")
+    q.set_defaults(func=cmd_quickstart)
+
     p = sub.add_parser(
         "train",
         help="train an agent (fd, deflow, fql, bc) on an OGBench singletask task",

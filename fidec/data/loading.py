@@ -89,10 +89,8 @@ def load_task(env: str, directory: str | os.PathLike | None = None, verify: bool
                 f"(or 'fidec data download {dataset}' where the network allows)"
             )
     if verify:
-        try:  # TEMP until fidec.data.verify lands
-            from fidec.data.verify import ensure_verified
-        except ImportError:
-            ensure_verified = lambda p: None  # noqa: E731
+        from fidec.data.verify import ensure_verified
+
         ensure_verified(train_path)
         ensure_verified(val_path)
     _, train, val = ogbench.make_env_and_datasets(env, dataset_dir=str(d), compact_dataset=False)

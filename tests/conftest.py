@@ -1,0 +1,23 @@
+"""Shared fixtures: a tiny OGBench dataset made with OGBench's own oracles (fidec's generator)."""
+
+import os
+
+import jax
+import pytest
+
+# Reuse XLA compilations across tests (identical tiny agents are compiled by many tests).
+jax.config.update("jax_compilation_cache_dir", os.environ.get("FIDEC_TEST_JAX_CACHE", "/tmp/fidec-test-jax-cache"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+TINY_DATASET = "cube-single-play-v0"
+TINY_ENV = "cube-single-play-singletask-task1-v0"
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset_dir(tmp_path_factory):
+    from fidec.data.generate import generate_dataset
+
+    d = tmp_path_factory.mktemp("ogbench-data")
+    generate_dataset(TINY_DATASET, episodes=2, seed=0, workers=1, dataset_dir=d, progress=False)
+    return d
