@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # module path -> it defines ``register(subparsers)`` adding one or more subcommands with ``func`` set.
 COMMAND_MODULES = (
     "fidec.train_cli",
     "fidec.data.commands",
+    "fidec.sweep",
+    "fidec.report",
 )
 
 
@@ -37,11 +40,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def enable_compilation_cache() -> None:
+    """Reuse XLA compilations across runs (resume, sweeps, repeated jobs); FIDEC_JAX_CACHE=off disables it."""
+    where = os.environ.get("FIDEC_JAX_CACHE", "~/.cache/fidec/jax")
+    if where.lower() in ("", "0", "off", "none"):
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(where))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
 def main(argv: list[str] | None = None) -> int:
     from fidec.errors import FidecError
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    enable_compilation_cache()
     try:
         rc = args.func(args)
     except FidecError as e:

@@ -5,8 +5,10 @@ import os
 import jax
 import pytest
 
-# Reuse XLA compilations across tests (identical tiny agents are compiled by many tests).
-jax.config.update("jax_compilation_cache_dir", os.environ.get("FIDEC_TEST_JAX_CACHE", "/tmp/fidec-test-jax-cache"))
+# Reuse XLA compilations across tests (identical tiny agents are compiled by many tests); the CLI's own cache
+# setting (FIDEC_JAX_CACHE) points at the same place so that in-process `fidec` calls do not move it.
+os.environ["FIDEC_JAX_CACHE"] = os.environ.get("FIDEC_TEST_JAX_CACHE", "/tmp/fidec-test-jax-cache")
+jax.config.update("jax_compilation_cache_dir", os.environ["FIDEC_JAX_CACHE"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
