@@ -198,3 +198,21 @@ def test_paper_preset_applies_family_values(capsys):
     assert (c["discount"], c["target_divergence"], c["fql_alpha"], c["metric"]) == (0.995, 0.001, 30.0, "isotropic")
     main(["train", "--env", "cube-single-play-singletask-task2-v0", "--print-config", "--discount", "0.9"])
     assert json.loads(capsys.readouterr().out)["discount"] == 0.9
+
+
+def test_python_api_train_save_load_act(tiny_dataset_dir, tmp_path):
+    import fidec.api as api
+
+    cfg = api.make_config(agent="deflow", env=TINY_ENV, preset="tiny", dataset_dir=str(tiny_dataset_dir), steps=10)
+    policy = api.train(cfg, run_dir=tmp_path / "run", progress=False)
+    obs = np.zeros(policy.agent.obs_dim, np.float32)
+    a = policy.act(obs)
+    assert a.shape == (policy.agent.action_dim,) and np.all(np.abs(a) <= 1)
+    path = policy.save(tmp_path / "p.policy")
+    loaded = api.load(path)
+    from_run = api.load(tmp_path / "run")
+    for p in (loaded, from_run):
+        for x, y in zip(jax.tree_util.tree_leaves(policy.params), jax.tree_util.tree_leaves(p.params), strict=True):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    # same key stream -> same action
+    assert np.array_equal(api.load(path).act(obs), api.load(path).act(obs))

@@ -1,0 +1,107 @@
+"""The small Python API beside the CLI.
+
+import fidec.api as fd
+
+cfg = fd.make_config(agent="fd", env="cube-single-play-singletask-task2-v0", preset="cpu", steps=20_000)
+policy = fd.train(cfg, run_dir="runs/my-fd")        # trains (or use fd.resume("runs/my-fd"))
+action = policy.act(observation)                      # numpy in, numpy out
+policy.save("my-fd.policy")                           # one portable file: config + parameters
+policy = fd.load("my-fd.policy")                      # or fd.load("runs/my-fd") for a run's checkpoint
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import flax.serialization as ser
+import jax
+import numpy as np
+
+from fidec.agents import Agent, AgentState, make_agent
+from fidec.config import Config, resolve
+from fidec.errors import FidecError
+from fidec.runs import atomic_write_bytes
+
+
+def make_config(**overrides) -> Config:
+    """A validated Config: published defaults, then the preset (``paper`` by default), then ``overrides``."""
+    return resolve(overrides)
+
+
+def create_agent(config: Config, obs_dim: int, action_dim: int, seed: int = 0) -> tuple[Agent, AgentState]:
+    """An agent and its freshly initialised state, for custom training loops."""
+    agent = make_agent(config, obs_dim, action_dim)
+    return agent, agent.init(jax.random.PRNGKey(seed))
+
+
+class Policy:
+    """A trained agent's acting side: ``act(observation)`` with its own random stream."""
+
+    def __init__(self, agent: Agent, params: dict, seed: int = 0):
+        self.agent = agent
+        self.config = agent.config
+        self.params = params
+        self._key = jax.random.PRNGKey(seed)
+        self._act = jax.jit(agent.act)
+
+    def act(self, observation) -> np.ndarray:
+        """An action in [-1, 1]^d for one observation (or a batch of them)."""
+        self._key, k = jax.random.split(self._key)
+        return np.asarray(self._act(self.params, np.asarray(observation, np.float32), k))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        payload = {
+            "config": json.dumps(self.config.to_dict()),
+            "dims": [self.agent.obs_dim, self.agent.action_dim],
+            "params": ser.to_state_dict(jax.tree_util.tree_map(np.asarray, self.params)),
+        }
+        atomic_write_bytes(path, ser.msgpack_serialize(payload))
+        return Path(path)
+
+
+def train(
+    config: Config | None = None, run_dir: str | os.PathLike = "runs/api", progress: bool = True, **overrides
+) -> Policy:
+    """Train a fresh run into ``run_dir`` and return the first seed's policy."""
+    from fidec.train import Trainer
+
+    config = config or make_config(**overrides)
+    trainer = Trainer.create(config, run_dir, progress=progress)
+    trainer.run()
+    return _policy_from_trainer(trainer, 0)
+
+
+def resume(run_dir: str | os.PathLike, steps: int | None = None, progress: bool = True) -> Policy:
+    from fidec.train import Trainer
+
+    trainer = Trainer.resume(run_dir, steps=steps, progress=progress)
+    trainer.run()
+    return _policy_from_trainer(trainer, 0)
+
+
+def _policy_from_trainer(trainer, index: int) -> Policy:
+    from fidec.train import seed_slice
+
+    return Policy(trainer.agent, seed_slice(trainer.states.params, index), seed=trainer.seeds[index])
+
+
+def load(path: str | os.PathLike, seed_index: int = 0) -> Policy:
+    """A policy from a file written by ``Policy.save`` or from a run folder's latest checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        from fidec.train import Trainer
+
+        trainer = Trainer.resume(path, progress=False)
+        if not 0 <= seed_index < len(trainer.seeds):
+            raise FidecError(f"{path} holds seeds {trainer.seeds}; seed_index {seed_index} is out of range")
+        return _policy_from_trainer(trainer, seed_index)
+    if not path.exists():
+        raise FidecError(f"no policy file or run folder at {path}")
+    payload = ser.msgpack_restore(path.read_bytes())
+    config = Config.from_dict(json.loads(payload["config"]))
+    obs_dim, action_dim = (int(x) for x in payload["dims"])
+    agent, state = create_agent(config, obs_dim, action_dim)
+    params = ser.from_state_dict(state.params, payload["params"])
+    return Policy(agent, params, seed=config.seed)
