@@ -216,3 +216,12 @@ def test_python_api_train_save_load_act(tiny_dataset_dir, tmp_path):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     # same key stream -> same action
     assert np.array_equal(api.load(path).act(obs), api.load(path).act(obs))
+
+
+def test_evaluate_video_without_rendering_backend_says_how(tiny_dataset_dir, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    Trainer.create(tiny(tiny_dataset_dir, steps=10, eval_episodes=0), run, progress=False).run()
+    monkeypatch.delenv("MUJOCO_GL", raising=False)
+    assert main(["evaluate", str(run), "--episodes", "1", "--video"]) == 1
+    err = capsys.readouterr().err
+    assert "MUJOCO_GL=egl" in err and len(err.strip().splitlines()) == 1
