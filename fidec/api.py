@@ -93,7 +93,7 @@ def load(path: str | os.PathLike, seed_index: int = 0) -> Policy:
     if path.is_dir():
         from fidec.train import Trainer
 
-        trainer = Trainer.resume(path, progress=False)
+        trainer = Trainer.resume(path, progress=False, read_only=True)
         if not 0 <= seed_index < len(trainer.seeds):
             raise FidecError(f"{path} holds seeds {trainer.seeds}; seed_index {seed_index} is out of range")
         return _policy_from_trainer(trainer, seed_index)

@@ -121,7 +121,10 @@ class Trainer:
         return t
 
     @classmethod
-    def resume(cls, run_dir, steps: int | None = None, progress: bool = True, task: Task | None = None):
+    def resume(
+        cls, run_dir, steps: int | None = None, progress: bool = True, task: Task | None = None, read_only=False
+    ):
+        """Load a run folder at its latest checkpoint. ``read_only`` (for evaluation/loading) changes no file."""
         run_dir = Path(run_dir)
         cfg_path = run_dir / "config.json"
         if not cfg_path.exists():
@@ -135,8 +138,9 @@ class Trainer:
             t.step, t.wall = int(meta["step"]), float(meta["wall_time"])
         if steps is not None and steps < t.step:
             raise FidecError(f"--steps {steps} is below the run's current step {t.step}")
-        t.log.truncate_after(t.step)  # records written after the checkpoint are redone
-        t._write_config()
+        if not read_only:
+            t.log.truncate_after(t.step)  # records written after the checkpoint are redone
+            t._write_config()
         return t
 
     def _write_config(self):

@@ -85,7 +85,7 @@ def cmd_evaluate(args) -> int:
     from fidec.evaluate import evaluate, make_render_env, save_gif
     from fidec.train import Trainer, seed_slice
 
-    trainer = Trainer.resume(args.run_dir, progress=False)
+    trainer = Trainer.resume(args.run_dir, progress=False, read_only=True)
     if not checkpoint.exists(args.run_dir):
         raise ConfigError(f"{args.run_dir} has no checkpoint yet; train it first")
     env = make_render_env(trainer.task) if args.video else trainer.env
