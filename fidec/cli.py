@@ -15,8 +15,10 @@ import sys
 COMMAND_MODULES = (
     "fidec.train_cli",
     "fidec.data.commands",
+    "fidec.demos.commands",
     "fidec.sweep",
     "fidec.report",
+    "fidec.bench_cli",
 )
 
 
@@ -62,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     except FidecError as e:
         sys.stderr.write(f"fidec {args.command}: error: {e}\n")
         return 1
+    except BrokenPipeError:  # e.g. `fidec data list | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         sys.stderr.write(f"fidec {args.command}: interrupted\n")
         return 130

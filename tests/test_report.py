@@ -1,0 +1,149 @@
+"""`fidec report` on synthetic run folders with known numbers: tables, rliable aggregates, PoI, sections."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fidec.cli import main
+from fidec.config import resolve
+from fidec.errors import FidecError
+from fidec.report import PUBLISHED, load_runs, published_family, task_family, write_report
+from fidec.runs import MetricsLog, write_json
+
+CUBE = "cube-single-play-singletask-task{}-v0"
+MAZE = "pointmaze-medium-navigate-singletask-task1-v0"
+STEPS = [10, 20, 30, 40]
+SECTIONS = (
+    "## Setup",
+    "## Per-task results",
+    "## Per-family aggregates",
+    "## Aggregate metrics: IQM and mean with 95% confidence intervals",
+    "## Probability of improvement of FD over each baseline",
+    "## Learning curves",
+    "## Published numbers beside ours",
+    "**What differs from the published setup:**",
+    "## Runs",
+)
+
+
+def make_run(root, agent, env, seeds, curve, steps=40, finished=True, tag=None):
+    """A run folder with eval records ``curve(seed) -> successes at STEPS`` (num_seeds = len(seeds))."""
+    d = root / agent / env / (tag or "base") / f"seeds{seeds[0]}-{seeds[-1]}"
+    d.mkdir(parents=True)
+    cfg = resolve({"agent": agent, "env": env, "preset": "tiny", "seed": seeds[0], "num_seeds": len(seeds)})
+    write_json(
+        d / "config.json",
+        {
+            "config": cfg.to_dict(),
+            "versions": {"ogbench": "1.2.2", "fidec": "0.1.0"},
+            "success_timing": "pre",
+            "dataset": {"name": "cube-single-play-v0", "dir": str(root / "nodata"), "transitions": 2000},
+        },
+    )
+    recs = []
+    for s in seeds:
+        for st, v in zip(STEPS, curve(s), strict=True):
+            recs.append({"kind": "eval", "step": st, "seed": s, "success": v, "success_std": 0.0, "episodes": 2})
+    MetricsLog(d).append(recs)
+    if finished:
+        write_json(d / "summary.json", {"final_step": steps, "agent": agent, "env": env})
+    if tag:
+        write_json(d / "sweep.json", {"tag": tag})
+    return d
+
+
+@pytest.fixture
+def fd_dominates(tmp_path):
+    """fd > deflow > bc on every run of every task (3 seeds, 2 cube tasks + 1 point-maze task)."""
+    root = tmp_path / "runs"
+    level = {"fd": 0.8, "deflow": 0.5, "bc": 0.2}
+    for agent, base in level.items():
+        for env in (CUBE.format(1), CUBE.format(2), MAZE):
+            make_run(root, agent, env, [0, 1, 2], lambda s, b=base: [0.0, b, b + 0.01 * s, b + 0.02 * s])
+    return root
+
+
+def test_report_numbers_and_sections(fd_dominates, tmp_path):
+    out = tmp_path / "report"
+    md = write_report([fd_dominates], out, reps=500, poi_reps=200)
+    text = md.read_text()
+    for section in SECTIONS:
+        assert section in text, section
+    for png in ("aggregates.png", "probability_of_improvement.png", "curves_cube-single-play.png"):
+        assert (out / png).stat().st_size > 1000, png
+    assert (out / "curves_pointmaze-medium-navigate.png").exists()
+    rep = json.loads((out / "report.json").read_text())
+
+    # score = mean of the last three evaluations: (b + (b + .01 s) + (b + .02 s)) / 3 = b + .01 s
+    cell = rep["per_task"][CUBE.format(1)]["fd"]
+    assert cell["n"] == 3
+    np.testing.assert_allclose(cell["scores"], [0.8, 0.81, 0.82])
+    np.testing.assert_allclose(cell["mean"], 0.81)
+    np.testing.assert_allclose(cell["std"], np.std([0.8, 0.81, 0.82]))
+    fam = rep["per_family"]["cube-single-play"]["deflow"]
+    assert fam["tasks"] == 2 and fam["seeds"] == 3
+    np.testing.assert_allclose(fam["mean"], 0.51)
+
+    # rliable: IQM / mean point estimates inside their 95% CIs; PoI of a dominating fd is 1.
+    for m, a in rep["aggregates"].items():
+        assert a["iqm_ci"][0] <= a["iqm"] <= a["iqm_ci"][1], m
+        assert a["mean_ci"][0] <= a["mean"] <= a["mean_ci"][1], m
+        assert a["runs"] == 3 and a["tasks"] == 3
+    np.testing.assert_allclose(rep["aggregates"]["fd"]["mean"], 0.81)
+    assert set(rep["probability_of_improvement"]) == {"fd vs deflow", "fd vs bc"}
+    for v in rep["probability_of_improvement"].values():
+        assert v["poi"] == 1.0 and v["ci"] == [1.0, 1.0]
+
+    # published numbers beside ours; versions and reward timing printed; what differs
+    assert "OGBench version: **1.2.2**" in text and "timing: **pre**" in text
+    row = next(ln for ln in text.splitlines() if ln.startswith("| cube-single-play | 81.0"))
+    assert row.endswith("| 83 | 91 | 96 | 96 | – |")
+    assert "budget: 40 gradient steps (published: 1M)" in text
+    assert "networks: 32×32 MLPs (published: 4×512)" in text
+    assert "**81.0 ± 0.8 (3)**" in text  # best of the row in bold
+
+
+def test_report_without_fd_skips_poi_and_leaves_out_unfinished(tmp_path):
+    root = tmp_path / "runs"
+    make_run(root, "deflow", CUBE.format(1), [0, 1], lambda s: [0, 0.4, 0.5, 0.6])
+    make_run(root, "bc", CUBE.format(1), [0, 1], lambda s: [0, 0.1, 0.2, 0.3])
+    make_run(root, "fql", CUBE.format(1), [0], lambda s: [0, 0.1, 0.2, 0.3], finished=False)
+    out = tmp_path / "rep"
+    assert main(["report", str(root), "--out", str(out), "--reps", "200", "--poi-reps", "100"]) == 0
+    text = (out / "report.md").read_text()
+    for section in SECTIONS:
+        assert section in text, section
+    assert "Skipped: these runs include no FD (`fd`) agent" in text
+    assert not (out / "probability_of_improvement.png").exists()
+    assert "unfinished" in text and "fql" in text.split("## Runs")[1]
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["methods"] == ["deflow", "bc"]
+    np.testing.assert_allclose(rep["per_task"][CUBE.format(1)]["deflow"]["mean"], 0.5)
+
+
+def test_report_variants_and_uneven_seeds(tmp_path):
+    """Grid variants are separate methods; an agent with fewer seeds on one task is trimmed for rliable."""
+    root = tmp_path / "runs"
+    make_run(root, "fd", CUBE.format(1), [0, 1], lambda s: [0, 0.5, 0.5, 0.5], tag="target_divergence=0.01")
+    make_run(root, "fd", CUBE.format(2), [0], lambda s: [0, 0.5, 0.5, 0.5], tag="target_divergence=0.01")
+    make_run(root, "fql", CUBE.format(1), [0, 1], lambda s: [0, 0.5, 0.5, 0.5])
+    make_run(root, "fql", CUBE.format(2), [0, 1], lambda s: [0, 0.5, 0.5, 0.5])
+    runs, _ = load_runs([root])
+    assert {r.label for r in runs} == {"fd [target_divergence=0.01]", "fql"}
+    out = tmp_path / "rep"
+    write_report([root], out, reps=100, poi_reps=100)
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["aggregates"]["fd [target_divergence=0.01]"]["runs"] == 1
+    assert rep["aggregates"]["fql"]["runs"] == 2
+    assert rep["probability_of_improvement"]["fd [target_divergence=0.01] vs fql"]["poi"] == 0.5
+
+
+def test_report_errors_and_family_names(tmp_path):
+    with pytest.raises(FidecError, match="no run folders"):
+        write_report([tmp_path], tmp_path / "r")
+    assert task_family(CUBE.format(3)) == "cube-single-play"
+    assert published_family("cube-single-play") == "cube-single"
+    assert published_family("antmaze-large-navigate") == "antmaze-large"
+    assert published_family("pointmaze-medium-navigate") is None
+    assert PUBLISHED["antmaze-large"]["Fisher Decorator"] == 87
