@@ -444,6 +444,9 @@ def run_job(job: dict) -> dict:
     run_dir = Path(job["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     _prepare_process(job.get("share_device", False), job.get("threads"))
+    from fidec.cli import enable_compilation_cache
+
+    enable_compilation_cache()  # jobs of one sweep share compilations (same agent, same shapes)
     result = {"name": job["name"], "pid": os.getpid(), "started_at": t0}
     log = open(run_dir / LOG_FILE, "a")  # noqa: SIM115 - closed below
     old_out, old_err = sys.stdout, sys.stderr

@@ -1,0 +1,1 @@
+"""Small self-contained demonstrations of the method (``fidec demo ...``)."""
