@@ -26,7 +26,8 @@ class DatasetSpec:
     """One OGBench dataset: ``{name}.npz`` (train) and ``{name}-val.npz`` (a tenth as many episodes)."""
 
     name: str
-    family: str  # cube | scene | puzzle | pointmaze | antmaze | humanoidmaze | antsoccer | visual | powderworld
+    #: cube | scene | puzzle | pointmaze | antmaze | humanoidmaze | antsoccer | visual | powderworld
+    family: str
     env_id: str  # the goal-conditioned environment the data was collected in, e.g. 'cube-single-v0'
     dataset_type: str  # play | noisy | navigate | stitch | explore
     episodes: int  # train episodes; validation has episodes // 10
@@ -194,6 +195,9 @@ def _build() -> dict[str, DatasetSpec]:
                 reason=POWDERWORLD_REASON,
             )
         )
+    # State-based first, then pixel-based, then the rest; each group in OGBench's order.
+    order = {"visual": 1, "powderworld": 2}
+    specs.sort(key=lambda s: order.get(s.family, 0))
     return {s.name: s for s in specs}
 
 

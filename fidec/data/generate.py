@@ -88,9 +88,7 @@ class Chunk:
 
 
 def plan_chunks(name: str, split: str, episodes: int, chunk_episodes: int, seed: int) -> list[Chunk]:
-    return [
-        Chunk(name, split, s, min(s + chunk_episodes, episodes), seed) for s in range(0, episodes, chunk_episodes)
-    ]
+    return [Chunk(name, split, s, min(s + chunk_episodes, episodes), seed) for s in range(0, episodes, chunk_episodes)]
 
 
 _PROGRESS_QUEUE = None
@@ -105,7 +103,7 @@ def _init_worker(progress_queue) -> None:
 
 
 def collect_chunk(chunk: Chunk, progress_queue=None) -> dict[str, np.ndarray]:
-    """Collect one chunk's episodes with a fresh environment; arrays in file order plus ``episode_lengths``."""
+    """Collect a chunk's episodes with a fresh environment: arrays in file order, plus ``episode_lengths``."""
     from fidec.data.recipes import Collector, episode_seed
 
     collector = Collector(get_spec(chunk.dataset))
@@ -140,8 +138,6 @@ def write_chunk(arrays: dict[str, np.ndarray], path: Path) -> None:
 
 def run_chunk(chunk: Chunk, stage: str) -> tuple[str, int, int]:
     """Worker entry point: collect a chunk and save it into the staging folder."""
-    if os.environ.get("FIDEC_TEST_FAIL_CHUNK") == f"{chunk.split}-{chunk.start}":  # test hook: a failing worker
-        raise RuntimeError(f"injected failure in chunk {chunk.filename}")
     arrays = collect_chunk(chunk, _PROGRESS_QUEUE)
     write_chunk(arrays, Path(stage) / chunk.filename)
     return chunk.filename, chunk.episodes, int(arrays["episode_lengths"].sum())
@@ -166,7 +162,7 @@ class GenerationReport:
     workers: int
     backend: str
     episodes: dict = field(default_factory=dict)  # split -> episodes
-    transitions: dict = field(default_factory=dict)  # split -> stored steps (rows)
+    rows: dict = field(default_factory=dict)  # split -> stored steps
     collected_steps: int = 0  # steps collected in this run (excludes resumed chunks)
     collect_seconds: float = 0.0
     wall_seconds: float = 0.0
@@ -183,8 +179,8 @@ class GenerationReport:
         size = sum(p.stat().st_size for p in (self.train_path, self.val_path))
         lines = [
             f"{self.name}: wrote {self.train_path} ({self.episodes['train']} episodes, "
-            f"{self.transitions['train']} steps) and {self.val_path} ({self.episodes['val']} episodes, "
-            f"{self.transitions['val']} steps), {size / 2**20:.1f} MiB",
+            f"{self.rows['train']} steps) and {self.val_path} ({self.episodes['val']} episodes, "
+            f"{self.rows['val']} steps), {size / 2**20:.1f} MiB",
             f"collected {self.collected_steps} steps in {self.collect_seconds:.1f} s with {self.workers} "
             f"worker(s) ({self.backend}): {self.steps_per_second:,.0f} transitions/s in total, "
             f"{self.steps_per_second / max(self.workers, 1):,.0f} per worker; wall {self.wall_seconds:.1f} s"
@@ -313,77 +309,84 @@ def generate(
 
     report = GenerationReport(spec.name, train_path, val_path, int(seed), 0, backend, dict(n_episodes))
 
-    with _lock(staging_root / f"{spec.name}.lock", spec.name, directory):
-        # Which splits are still to be made?
-        todo = []
-        for split in SPLITS:
-            p = paths[split]
-            side = read_json(sidecar_path(p))
-            split_request = {**request, "split": split}
-            if not force and _matches(side, split_request, p):
-                report.transitions[split] = side.get("transitions")
-                continue
-            if p.exists() and not force:
-                made = (
-                    f"made with seed {side.get('seed')} and {side.get('episodes')} episodes"
-                    if side
-                    else "no provenance: downloaded or made elsewhere"
-                )
-                raise DatasetError(f"{p} already exists ({made}); pass --force to replace it")
-            todo.append(split)
-        report.skipped = tuple(s for s in SPLITS if s not in todo)
-        if not todo:
-            report.wall_seconds = time.perf_counter() - t_start
-            return report
-        for split in todo:  # --force: the old file must not pair with a new sidecar
-            for p in (paths[split], sidecar_path(paths[split])):
-                p.unlink(missing_ok=True)
-
-        # Staging: keep finished chunks of an interrupted run with the same settings.
-        manifest_path = stage / "manifest.json"
-        manifest = read_json(manifest_path)
-        if stage.exists() and manifest != request:
-            if progress:
-                sys.stderr.write(f"discarding unfinished generation of {spec.name} made with other settings\n")
-            shutil.rmtree(stage)
-        stage.mkdir(exist_ok=True)
-        for junk in stage.glob(".*.tmp-*"):
-            junk.unlink(missing_ok=True)
-        if manifest != request:
-            atomic_write_json(manifest_path, request)
-
-        chunks = {s: plan_chunks(spec.name, s, n_episodes[s], chunk_episodes, int(seed)) for s in todo}
-        pending = []
-        for split in todo:
-            for c in chunks[split]:
-                if (stage / c.filename).exists() and _chunk_ok(stage / c.filename, c):
-                    report.resumed_chunks += 1
-                else:
-                    pending.append(c)
-
-        total_eps = sum(n_episodes[s] for s in todo)
-        done_eps = total_eps - sum(c.episodes for c in pending)
-        n_workers = int(workers) if workers else (os.cpu_count() or 1)
-        n_workers = max(1, min(n_workers, len(pending))) if pending else 0
-        report.workers = n_workers
-        t_collect = time.perf_counter()
-        if pending:
-            runner = _run_ray if backend == "ray" else _run_local
-            report.collected_steps = runner(spec, pending, stage, n_workers, progress, total_eps, done_eps)
-        report.collect_seconds = time.perf_counter() - t_collect
-
-        # Assemble: validation first, then train; each file after its sidecar.
-        for split in ("val", "train"):
-            if split in todo:
-                report.transitions[split] = _assemble(
-                    spec, split, chunks[split], stage, paths[split], {**request, "split": split}, report
-                )
-        shutil.rmtree(stage, ignore_errors=True)
-    (staging_root / f"{spec.name}.lock").unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        staging_root.rmdir()  # only when empty
+    lock = staging_root / f"{spec.name}.lock"
+    with _lock(lock, spec.name, directory):
+        try:
+            _generate_locked(spec, request, n_episodes, paths, stage, workers, progress, backend, force, report)
+        finally:
+            lock.unlink(missing_ok=True)  # while holding it
+            with contextlib.suppress(OSError):
+                staging_root.rmdir()  # only when empty: unfinished chunks stay for the next run
     report.wall_seconds = time.perf_counter() - t_start
     return report
+
+
+def _generate_locked(spec, request, n_episodes, paths, stage, workers, progress, backend, force, report) -> None:
+    # Which splits are still to be made?
+    todo = []
+    for split in SPLITS:
+        p = paths[split]
+        side = read_json(sidecar_path(p))
+        split_request = {**request, "split": split}
+        if not force and _matches(side, split_request, p):
+            report.rows[split] = side.get("rows")
+            continue
+        if p.exists() and not force:
+            made = (
+                f"made with seed {side.get('seed')} and {side.get('episodes')} episodes"
+                if side
+                else "no provenance: downloaded or made elsewhere"
+            )
+            raise DatasetError(f"{p} already exists ({made}); pass --force to replace it")
+        todo.append(split)
+    report.skipped = tuple(s for s in SPLITS if s not in todo)
+    if not todo:
+        return
+    for split in todo:  # --force: the old file must not pair with a new sidecar
+        for p in (paths[split], sidecar_path(paths[split])):
+            p.unlink(missing_ok=True)
+
+    # Staging: keep finished chunks of an interrupted run with the same settings.
+    manifest_path = stage / "manifest.json"
+    manifest = read_json(manifest_path)
+    if stage.exists() and manifest != request:
+        if progress:
+            sys.stderr.write(f"discarding unfinished generation of {spec.name} made with other settings\n")
+        shutil.rmtree(stage)
+    stage.mkdir(exist_ok=True)
+    for junk in stage.glob(".*.tmp-*"):
+        junk.unlink(missing_ok=True)
+    if manifest != request:
+        atomic_write_json(manifest_path, request)
+
+    chunk_episodes, seed = request["chunk_episodes"], request["seed"]
+    chunks = {s: plan_chunks(spec.name, s, n_episodes[s], chunk_episodes, seed) for s in todo}
+    pending = []
+    for split in todo:
+        for c in chunks[split]:
+            if (stage / c.filename).exists() and _chunk_ok(stage / c.filename, c):
+                report.resumed_chunks += 1
+            else:
+                pending.append(c)
+
+    total_eps = sum(n_episodes[s] for s in todo)
+    done_eps = total_eps - sum(c.episodes for c in pending)
+    n_workers = int(workers) if workers else (os.cpu_count() or 1)
+    n_workers = max(1, min(n_workers, len(pending))) if pending else 0
+    report.workers = n_workers
+    t_collect = time.perf_counter()
+    if pending:
+        runner = _run_ray if backend == "ray" else _run_local
+        report.collected_steps = runner(spec, pending, stage, n_workers, progress, total_eps, done_eps)
+    report.collect_seconds = time.perf_counter() - t_collect
+
+    # Assemble: validation first, then train; each file after its sidecar.
+    for split in ("val", "train"):
+        if split in todo:
+            report.rows[split] = _assemble(
+                spec, split, chunks[split], stage, paths[split], {**request, "split": split}, report
+            )
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 def _progress_bar(spec: DatasetSpec, total: int, initial: int, enabled: bool):
@@ -398,6 +401,7 @@ def _progress_bar(spec: DatasetSpec, total: int, initial: int, enabled: bool):
         dynamic_ncols=True,
         file=sys.stderr,
         smoothing=0.1,
+        mininterval=0.5 if sys.stderr.isatty() else 10.0,
     )
 
 
@@ -406,7 +410,8 @@ def _run_local(spec, pending: list[Chunk], stage: Path, n_workers: int, progress
     ctx = mp.get_context("spawn")
     progress_queue = ctx.Queue()
     bar = _progress_bar(spec, total, done, progress)
-    steps = 0
+    steps = 0  # as reported per episode, for the progress bar
+    collected = 0  # as returned per chunk
     t0 = time.perf_counter()
 
     def drain(block: float) -> None:
@@ -431,7 +436,7 @@ def _run_local(spec, pending: list[Chunk], stage: Path, n_workers: int, progress
             drain(0.2)
             finished = {f for f in remaining if f.done()}
             for f in finished:
-                f.result()  # raises the worker's exception
+                collected += f.result()[2]  # raises the worker's exception
             remaining -= finished
         drain(0.05)
     except cf.process.BrokenProcessPool:
@@ -449,7 +454,7 @@ def _run_local(spec, pending: list[Chunk], stage: Path, n_workers: int, progress
     finally:
         bar.close()
     ex.shutdown(wait=True)
-    return steps
+    return collected
 
 
 def _run_ray(spec, pending: list[Chunk], stage: Path, n_workers: int, progress: bool, total, done) -> int:
@@ -515,7 +520,7 @@ def _assemble(spec, split, chunks, stage: Path, final: Path, request: dict, repo
         "file": final.name,
         "sha256": sha256_file(tmp),
         "size": size,
-        "transitions": rows,
+        "rows": rows,
         "episode_lengths_unique": sorted({int(x) for x in lengths}),
         "keys": {k: {"dtype": np.dtype(KEY_DTYPES[k]).str, "shape": [rows, *trailing[k]]} for k in keys},
         "workers": report.workers,

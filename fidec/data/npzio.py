@@ -9,6 +9,7 @@ one array from several parts so a large dataset is never concatenated in memory.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import zipfile
@@ -24,9 +25,13 @@ FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 class NpzWriter:
     """Write a ``.npz`` archive member by member; same bytes for the same arrays, every time."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self._file = open(self.path, "wb")
+    def __init__(self, target: str | os.PathLike | io.BufferedIOBase):
+        """``target``: a path (created) or a binary file object (left open)."""
+        if hasattr(target, "write"):
+            self.path, self._file, self._owns = None, target, False
+        else:
+            self.path, self._owns = Path(target), True
+            self._file = open(self.path, "wb")
         self._zip = zipfile.ZipFile(self._file, mode="w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
 
     def _member(self, key: str):
@@ -59,17 +64,19 @@ class NpzWriter:
     def close(self, fsync: bool = True) -> None:
         self._zip.close()
         self._file.flush()
-        if fsync:
-            os.fsync(self._file.fileno())
-        self._file.close()
+        if self._owns:
+            if fsync:
+                os.fsync(self._file.fileno())
+            self._file.close()
 
     def abort(self) -> None:
         try:
             self._zip.close()
         except Exception:  # noqa: BLE001 - best effort while failing
             pass
-        self._file.close()
-        self.path.unlink(missing_ok=True)
+        if self._owns:
+            self._file.close()
+            self.path.unlink(missing_ok=True)
 
     def __enter__(self):
         return self

@@ -1,0 +1,308 @@
+"""``fidec data verify``: check one dataset file before it is trusted, and summarise it.
+
+Checks, in order (the first failure is reported as one line): the file is there; it is a readable
+``.npz`` (a truncated file is not); the keys, dtypes and shapes match OGBench's format and
+the environment's dimensions; episodes end where ``terminals`` says, with the recipe's length and count;
+every float is finite; actions lie in [-1, 1]; the sha256 matches the generation record (files without a
+record, e.g. official downloads, skip this step). Statistics include, per singletask task, the number of
+transitions with success, computed by OGBench's own loader and ``relabel_dataset``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from fidec.data.catalog import CATALOG, DatasetSpec, task_env_names, val_episodes_for
+from fidec.data.generate import sidecar_path
+from fidec.data.npzio import atomic_write_json, read_json, sha256_file
+from fidec.errors import DatasetError
+
+VERIFIER_VERSION = 1
+REQUIRED_KEYS = ("observations", "actions", "terminals", "qpos", "qvel")
+FLOAT_KEYS = ("observations", "actions", "qpos", "qvel")
+TASK_FAMILIES = ("cube", "scene", "puzzle", "pointmaze", "antmaze", "humanoidmaze", "antsoccer")
+
+
+def stamp_path(npz_path: str | os.PathLike) -> Path:
+    """Where :func:`ensure_verified` caches a passed verification: ``{file}.verified.json``."""
+    return Path(f"{npz_path}.verified.json")
+
+
+def dataset_name_of(path: str | os.PathLike) -> tuple[str, str]:
+    """(dataset name, split) of a dataset file: ``.../cube-single-play-v0-val.npz`` -> (..., 'val')."""
+    stem = Path(path).name
+    stem = stem[: -len(".npz")] if stem.endswith(".npz") else stem
+    if stem.endswith("-val"):
+        return stem[: -len("-val")], "val"
+    return stem, "train"
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(f"{type(e).__name__}: {e}".split())
+
+
+class _Fail(Exception):
+    pass
+
+
+def _fail(reason: str):
+    raise _Fail(reason)
+
+
+@functools.lru_cache(maxsize=32)
+def _task_env(task_name: str):
+    from fidec.data.recipes import quiet_imports
+
+    quiet_imports()
+    import ogbench
+
+    return ogbench.make_env_and_datasets(task_name, env_only=True)
+
+
+def _expected_dims(spec: DatasetSpec) -> dict:
+    """Per-step trailing shapes of ``spec``'s arrays, read from its environment."""
+    env = _task_env(task_env_names(spec)[0])
+    env.reset()
+    u = env.unwrapped
+    data = u._data if hasattr(u, "_data") else u.data  # manipspace envs keep MjData in _data
+    dims = {
+        "observations": tuple(env.observation_space.shape),
+        "actions": tuple(env.action_space.shape),
+        "qpos": (int(data.qpos.size),),
+        "qvel": (int(data.qvel.size),),
+    }
+    if hasattr(u, "_cur_button_states"):
+        dims["button_states"] = (int(u._num_buttons),)
+    return dims
+
+
+def _expected_dtypes(spec: DatasetSpec | None) -> dict:
+    visual = spec is not None and spec.name.startswith("visual-")
+    return {
+        "observations": np.dtype(np.uint8) if visual else np.dtype(np.float32),
+        "actions": np.dtype(np.float32),
+        "terminals": np.dtype(bool),
+        "qpos": np.dtype(np.float32),
+        "qvel": np.dtype(np.float32),
+        "button_states": np.dtype(np.int64),
+    }
+
+
+def verify_dataset(path: str | os.PathLike, *, checksum: bool = True, task_stats: bool = True) -> dict:
+    """Verify one dataset file; returns its statistics, or raises ``DatasetError`` with a one-line reason."""
+    path = Path(path).expanduser()
+    try:
+        return _verify(path, checksum=checksum, task_stats=task_stats)
+    except _Fail as e:
+        raise DatasetError(f"{path.name} fails verification: {e}") from None
+
+
+def _verify(path: Path, *, checksum: bool, task_stats: bool) -> dict:
+    name, split = dataset_name_of(path)
+    spec = CATALOG.get(name)
+    if not path.exists():
+        how = f"'fidec data generate {name}'" if spec is None or spec.generatable else f"'fidec data download {name}'"
+        _fail(f"{path} does not exist; create it with {how}")
+    size = path.stat().st_size
+    record = read_json(sidecar_path(path))
+
+    # Readable npz, and every member decompresses.
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        _fail(f"not a readable .npz (truncated or corrupt): {_one_line(e)}")
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        _fail("not an .npz archive of arrays")
+    arrays = {}
+    with z:
+        for k in z.files:
+            key = k[:-4] if k.endswith(".npy") else k
+            try:
+                arrays[key] = z[key]
+            except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as e:
+                _fail(f"member '{key}' is unreadable (truncated or corrupt): {_one_line(e)}")
+
+    # Schema: keys, dtypes, shapes.
+    required = list(REQUIRED_KEYS) + (["button_states"] if spec is not None and spec.has_buttons else [])
+    for k in required:
+        if k not in arrays:
+            _fail(f"missing array '{k}' (OGBench's format has {', '.join(required)})")
+    dtypes = _expected_dtypes(spec)
+    for k, a in arrays.items():
+        if k in dtypes and a.dtype != dtypes[k]:
+            _fail(f"'{k}' has dtype {a.dtype}, expected {dtypes[k]}")
+    rows = len(arrays["terminals"])
+    if rows == 0:
+        _fail("no steps: the arrays are empty")
+    for k, a in arrays.items():
+        if a.ndim == 0 or a.shape[0] != rows:
+            _fail(f"'{k}' has shape {a.shape} but 'terminals' has {rows} rows")
+    if arrays["terminals"].ndim != 1:
+        _fail(f"'terminals' has shape {arrays['terminals'].shape}, expected ({rows},)")
+    dims = _expected_dims(spec) if spec is not None and spec.family in TASK_FAMILIES else {}
+    for k, trailing in dims.items():
+        if k in arrays and arrays[k].shape[1:] != trailing:
+            _fail(f"'{k}' has shape {arrays[k].shape}, expected ({rows}, {', '.join(map(str, trailing))}) for {name}")
+    for k in ("actions", "qpos", "qvel", "button_states"):
+        if k in arrays and arrays[k].ndim != 2:
+            _fail(f"'{k}' has shape {arrays[k].shape}, expected 2 dimensions")
+
+    # Episode boundaries.
+    terminals = arrays["terminals"]
+    ends = np.flatnonzero(terminals)
+    if len(ends) == 0 or ends[-1] != rows - 1:
+        _fail("the last step is not marked terminal: the file ends inside an episode (truncated?)")
+    lengths = np.diff(np.concatenate([[-1], ends]))
+    episodes = len(lengths)
+    expected_len = (record or {}).get("episode_length") or (spec.episode_length if spec else None)
+    if expected_len is not None and not np.all(lengths == expected_len):
+        bad = int(np.flatnonzero(lengths != expected_len)[0])
+        _fail(f"episode {bad} has {int(lengths[bad])} steps, expected {expected_len} (episode boundaries broken)")
+    if record is not None and isinstance(record.get("episodes"), dict):
+        expected_eps = record["episodes"].get(split)
+        if expected_eps is not None and episodes != expected_eps:
+            _fail(f"{episodes} episodes, but {expected_eps} were written at generation")
+
+    # Values: action range, finiteness.
+    actions = arrays["actions"]
+    if actions.dtype.kind == "f":
+        for k in FLOAT_KEYS:
+            a = arrays.get(k)
+            if a is None or a.dtype.kind != "f":
+                continue
+            finite = np.isfinite(a)
+            if not finite.all():
+                row, *col = np.argwhere(~finite)[0]
+                where = f"row {row}" + (f", column {col[0]}" if col else "")
+                _fail(f"non-finite value ({a[tuple([row, *col])]}) in '{k}' at {where}")
+        amax = float(np.abs(actions).max())
+        if amax > 1.0:
+            row = int(np.argwhere(np.abs(actions) > 1.0)[0][0])
+            _fail(f"actions outside [-1, 1]: max |action| = {amax:.4g} (first at row {row})")
+
+    # Checksum against the generation record (content checks come first: their reasons are more specific).
+    sha = None
+    if record is not None and checksum:
+        sha = sha256_file(path)
+        if sha != record.get("sha256"):
+            sizes = "" if size == record.get("size") else f", {size} bytes instead of {record.get('size')}"
+            _fail(
+                f"checksum mismatch: sha256 {sha[:16]}... but generation recorded "
+                f"{str(record.get('sha256'))[:16]}...{sizes}; the file changed after it was written "
+                f"(regenerate it with 'fidec data generate {name} --force')"
+            )
+
+    stats = {
+        "file": str(path),
+        "dataset": name,
+        "split": split,
+        "size": size,
+        "rows": rows,
+        "episodes": episodes,
+        "episode_length": int(lengths[0]) if np.all(lengths == lengths[0]) else None,
+        "transitions": rows - episodes,  # what OGBench's loader yields (the last step of each episode has no next)
+        "action_mean": [float(x) for x in actions.astype(np.float64).mean(axis=0)],
+        "action_std": [float(x) for x in actions.astype(np.float64).std(axis=0)],
+        "checksum": "match" if sha is not None else ("skipped (no generation record)" if record is None else "skipped"),
+        "provenance": {k: record.get(k) for k in ("seed", "episodes", "recipe", "versions")} if record else None,
+    }
+    if spec is not None:
+        expected_eps = spec.episodes if split == "train" else val_episodes_for(spec.episodes)
+        stats["recipe_episodes"] = expected_eps
+    del arrays
+    if task_stats and spec is not None and spec.family in TASK_FAMILIES:
+        stats["task_successes"] = _task_successes(path, spec)
+    return stats
+
+
+def _task_successes(path: Path, spec: DatasetSpec) -> dict:
+    """Per singletask task, the transitions whose relabelled reward marks success (OGBench's relabelling)."""
+    import ogbench
+    from ogbench.relabel_utils import relabel_dataset
+
+    try:
+        data = ogbench.load_dataset(str(path), add_info=True)
+    except Exception as e:  # noqa: BLE001 - the loader's own failure, reported in one line
+        _fail(f"OGBench's loader cannot read it: {_one_line(e)}")
+    out = {}
+    for task in task_env_names(spec):
+        env = _task_env(task)
+        ds = {k: data[k] for k in ("qpos", "button_states") if k in data}
+        parts = task.split("-")
+        pos = parts.index("singletask")
+        env_id = "-".join(parts[: pos - 1] + parts[pos:])
+        relabel_dataset(env_id, env, ds)
+        if "rewards" not in ds or len(ds["rewards"]) != len(data["observations"]):
+            _fail(f"relabelling for {task} gave no rewards")
+        out[task] = int((ds["masks"] == 0).sum())
+    return out
+
+
+def _stamp_key(path: Path) -> dict:
+    st = path.stat()
+    record = read_json(sidecar_path(path))
+    return {
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "sha256": record.get("sha256") if record else None,
+        "verifier": VERIFIER_VERSION,
+    }
+
+
+def ensure_verified(path: str | os.PathLike) -> dict:
+    """Verify ``path`` once; later calls return the cached statistics while the file is unchanged.
+
+    The cache (``{file}.verified.json``) is keyed by size, modification time and the recorded sha256, so
+    any change to the file or its generation record triggers a full check again.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        verify_dataset(path)  # raises the one-line 'does not exist; create it with ...'
+    key = _stamp_key(path)
+    stamp = read_json(stamp_path(path))
+    if stamp is not None and stamp.get("key") == key:
+        return stamp.get("stats", {})
+    stats = verify_dataset(path, task_stats=False)
+    try:
+        atomic_write_json(stamp_path(path), {"key": key, "stats": stats, "verified_utc": _now()})
+    except OSError:
+        pass  # a read-only dataset folder: verify again next time
+    return stats
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def format_stats(stats: dict) -> str:
+    """Human-readable lines for ``fidec data verify``."""
+    lines = [f"{Path(stats['file']).name}: OK ({stats['size'] / 2**20:.1f} MiB, checksum {stats['checksum']})"]
+    ep_len = f" x {stats['episode_length']} steps" if stats.get("episode_length") else ""
+    expected = stats.get("recipe_episodes")
+    note = f" (OGBench recipe: {expected})" if expected is not None and expected != stats["episodes"] else ""
+    lines.append(
+        f"  episodes {stats['episodes']}{ep_len}{note}; {stats['rows']} steps; {stats['transitions']} transitions"
+    )
+    fmt = lambda xs: "[" + ", ".join(f"{x:+.3f}" for x in xs) + "]"  # noqa: E731
+    lines.append(f"  action mean {fmt(stats['action_mean'])}")
+    lines.append(f"  action std  {fmt(stats['action_std'])}")
+    if stats.get("task_successes"):
+        tasks = ", ".join(
+            f"{t.split('-singletask-')[1].rsplit('-', 1)[0]} {n}" for t, n in stats["task_successes"].items()
+        )
+        lines.append(f"  transitions with success per singletask task: {tasks}")
+    prov = stats.get("provenance")
+    if prov:
+        v = prov.get("versions") or {}
+        lines.append(
+            f"  generated by fidec {v.get('fidec')} (ogbench {v.get('ogbench')}, mujoco {v.get('mujoco')}, "
+            f"numpy {v.get('numpy')}), seed {prov.get('seed')}, recipe {prov.get('recipe')}"
+        )
+    return "\n".join(lines)
