@@ -45,5 +45,10 @@ def learning_curve(run_dir, path) -> Path:
             axes[1].plot(xs, ys, ".-", ms=2, label=key)
     axes[1].set(xlabel="gradient steps", yscale="log", title="training terms")
     axes[1].legend(fontsize=8)
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(6))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x >= 1000 else f"{x:g}"))
     fig.suptitle(Path(run_dir).name)
     return save_figure(fig, path)
