@@ -40,10 +40,34 @@ def cmd_bench(args) -> int:
         jax.config.update("jax_enable_compilation_cache", previous)
 
 
+def _render(args) -> int:
+    """Markdown from records measured earlier (no measuring)."""
+    import json
+    from pathlib import Path
+
+    from fidec import bench
+    from fidec.runs import atomic_write_text
+
+    records = []
+    for path in args.render:
+        try:
+            records += json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot read bench-speed records from {path}: {e}") from None
+    presets = sorted({r["preset"] for r in records})
+    md = bench.markdown(records, title=f"fidec bench-speed ({', '.join(presets)} preset)")
+    print(md)
+    if args.markdown:
+        atomic_write_text(args.markdown, md)
+    return 0
+
+
 def _bench(args) -> int:
     from fidec import bench
     from fidec.runs import atomic_write_text, write_json
 
+    if args.render:
+        return _render(args)
     overrides = {}
     if args.batch_size is not None:
         overrides["batch_size"] = args.batch_size
@@ -130,6 +154,13 @@ def register(sub) -> None:
         "--compile-cache",
         action="store_true",
         help="keep the persistent XLA compilation cache on (faster reruns; compile_s may then be a cache hit)",
+    )
+    p.add_argument(
+        "--render",
+        nargs="+",
+        metavar="JSON",
+        default=None,
+        help="print (and with --markdown write) the tables of records saved earlier with --out; measures nothing",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_bench)

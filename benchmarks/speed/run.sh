@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The measurements of benchmarks/speed/README.md (issue 6). Run from the repository root; each step is one process.
+# Usage: benchmarks/speed/run.sh [paper|seeds|cpu|sweeps|all]
+set -eu
+cd "$(dirname "$0")/../.."
+F=".venv/bin/fidec bench-speed"
+O=benchmarks/speed
+stamp() { echo "== $(date -u +%FT%TZ) $*"; uptime; }
+what=${1:-all}
+if [[ $what == paper || $what == all ]]; then
+  stamp "paper preset: fd, fd-per-action, deflow, fql, bc (one process, interleaved)"
+  $F --preset paper --agents fd,fd-per-action,deflow,fql,bc --chunk 4 --repeats 8 \
+    --out $O/cpu-paper.json --markdown $O/cpu-paper.md 2> $O/cpu-paper.log
+  stamp done
+fi
+if [[ $what == seeds || $what == all ]]; then
+  stamp "paper preset: 1 seed vs 3 seeds sequential vs 3 seeds vmapped"
+  $F --preset paper --agents fd,fql --compare-seeds 3 --chunk 2 --repeats 4 \
+    --out $O/cpu-paper-seeds.json --markdown $O/cpu-paper-seeds.md 2> $O/cpu-paper-seeds.log
+  stamp done
+fi
+if [[ $what == cpu || $what == all ]]; then
+  stamp "cpu preset: seeds 1 vs 3, chunked vs one dispatch per update"
+  $F --preset cpu --agents fd,fd-per-action,deflow,fql --compare-seeds 3 --dispatch --chunk 10 --repeats 5 \
+    --out $O/cpu-cpu.json --markdown $O/cpu-cpu.md 2> $O/cpu-cpu.log
+  stamp done
+fi
+if [[ $what == sweeps || $what == all ]]; then
+  stamp "cpu preset: scaling sweeps (fd)"
+  $F --preset cpu --agents fd --sweep batch,fisher,action-dim,width,seeds --chunk 4 --repeats 3 \
+    --out $O/cpu-sweeps.json --markdown $O/cpu-sweeps.md 2> $O/cpu-sweeps.log
+  stamp done
+fi
