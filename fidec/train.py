@@ -56,6 +56,12 @@ def make_chunk_fn(agent, batch_size: int):
 
     @partial(jax.jit, static_argnums=2, donate_argnums=0)
     def run_chunk(states, data, n):
+        if jax.tree_util.tree_leaves(states)[0].shape[0] == 1:
+            # One seed: no vmap. XLA:CPU compiles a size-1 batch axis into slower code (LayerNorm/GELU
+            # backward; 5-15 % per update, benchmarks/speed/README.md). Same computation.
+            state = jax.tree_util.tree_map(lambda x: x[0], states)
+            state, infos = jax.lax.scan(lambda s, _: one_update(s, data), state, None, length=n)
+            return jax.tree_util.tree_map(lambda x: x[None], state), jax.tree_util.tree_map(lambda x: x[:, None], infos)
         return jax.lax.scan(lambda s, _: all_seeds(s, data), states, None, length=n)
 
     return run_chunk
