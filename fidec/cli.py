@@ -31,7 +31,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="fidec", description=__doc__.splitlines()[0])
+    parser = OneLineParser(
+        prog="fidec", description="fidec: Fisher Decorator, DeFlow, FQL and flow BC for offline RL on OGBench"
+    )
     from fidec import __version__
 
     parser.add_argument("--version", action="version", version=f"fidec {__version__}")
