@@ -27,8 +27,10 @@ def split_env_name(env: str) -> tuple[str, str]:
             f"unknown env {env!r}: expected an OGBench singletask name such as "
             "'cube-single-play-singletask-task2-v0' (see 'fidec data list' for datasets)"
         )
+    from fidec.data.catalog import dataset_name_for_env
+
     pos = parts.index("singletask")
-    return "-".join(parts[: pos - 1] + parts[pos:]), "-".join(parts[:pos] + parts[-1:])
+    return "-".join(parts[: pos - 1] + parts[pos:]), dataset_name_for_env(env)
 
 
 def check_env(env: str) -> tuple[str, str]:
