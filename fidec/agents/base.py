@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from fidec.agents.common import AgentState, Batch, make_optimizer
+from fidec.agents.common import AgentState, Batch, apply_gradients, make_optimizer, polyak
 from fidec.config import Config
 from fidec.flows import VelocityField, euler_sample, flow_matching_loss
 from fidec.networks import CriticEnsemble
@@ -52,6 +52,12 @@ class Agent:
             rng=k_rng,
             step=jnp.zeros((), jnp.int32),
         )
+
+    def apply_update(self, state: AgentState, grads: dict, rng: jax.Array) -> AgentState:
+        """Adam step on every network, Polyak step on the target critic (if any), new RNG, step + 1."""
+        params, opt_state = apply_gradients(self.tx, state, grads)
+        target = polyak(state.target_params, params["critic"], self.config.tau) if self.has_critic else None
+        return state.replace(params=params, target_params=target, opt_state=opt_state, rng=rng, step=state.step + 1)
 
     def _dummy(self):
         return jnp.zeros((1, self.obs_dim)), jnp.zeros((1, self.action_dim)), jnp.zeros((1, 1))

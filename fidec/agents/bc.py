@@ -5,7 +5,6 @@ from __future__ import annotations
 import jax
 
 from fidec.agents.base import Agent
-from fidec.agents.common import apply_gradients
 from fidec.flows import VelocityField
 
 
@@ -27,8 +26,7 @@ class BCAgent(Agent):
     def update(self, state, batch):
         rng, k_fm = jax.random.split(state.rng)
         loss, grads = jax.value_and_grad(lambda p: self.flow_loss(p["flow"], batch, k_fm))(state.params)
-        params, opt_state = apply_gradients(self.tx, state, grads)
-        return state.replace(params=params, opt_state=opt_state, rng=rng, step=state.step + 1), {"flow_loss": loss}
+        return self.apply_update(state, grads, rng), {"flow_loss": loss}
 
     def sample_actions(self, params, obs, key):
         noise = jax.random.normal(key, (obs.shape[0], self.action_dim))

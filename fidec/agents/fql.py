@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from fidec.agents.base import Agent
-from fidec.agents.common import apply_gradients, critic_loss, polyak, q_objective, td_target
+from fidec.agents.common import critic_loss, q_objective, td_target
 from fidec.networks import OneStepPolicy
 
 
@@ -72,14 +72,7 @@ class FQLAgent(Agent):
             }
 
         grads, info = jax.grad(loss_fn, has_aux=True)(p)
-        params, opt_state = apply_gradients(self.tx, state, grads)
-        return state.replace(
-            params=params,
-            target_params=polyak(state.target_params, params["critic"], c.tau),
-            opt_state=opt_state,
-            rng=rng,
-            step=state.step + 1,
-        ), info
+        return self.apply_update(state, grads, rng), info
 
     def sample_actions(self, params, obs, key):
         noise = jax.random.normal(key, (obs.shape[0], self.action_dim))

@@ -15,9 +15,7 @@ from fidec.agents.base import Agent
 from fidec.agents.common import (
     AgentState,
     Batch,
-    apply_gradients,
     critic_loss,
-    polyak,
     q_objective,
     td_target,
 )
@@ -130,17 +128,9 @@ class RefinementAgent(Agent):
             }
 
         grads, loss_info = jax.grad(loss_fn, has_aux=True)(p)
-        params, opt_state = apply_gradients(self.tx, state, grads)
         info.update(loss_info)
         info["alpha"] = alpha
-        new_state = state.replace(
-            params=params,
-            target_params=polyak(state.target_params, params["critic"], c.tau),
-            opt_state=opt_state,
-            rng=rng,
-            step=state.step + 1,
-        )
-        return new_state, info
+        return self.apply_update(state, grads, rng), info
 
     def sample_actions(self, params, obs, key):
         c = self.config
