@@ -300,13 +300,15 @@ def aggregates(mats: dict[str, np.ndarray], reps: int, seed: int = 0) -> dict[st
 
 
 def probability_of_improvement(mats: dict[str, np.ndarray], reps: int, seed: int = 0) -> dict[str, dict]:
-    """P(FD > baseline) for every FD method and baseline, with 95 % stratified-bootstrap CIs (rliable)."""
+    """P(FD > baseline) for every FD method and baseline, and P(later FD variant > earlier one) between FD
+    variants (e.g. per-action against per-state Fisher), with 95 % stratified-bootstrap CIs (rliable)."""
     from rliable import library as rly
     from rliable import metrics
 
     fds = [m for m in mats if m.split(" ")[0] == FD and mats[m].size]
     bases = [m for m in mats if m.split(" ")[0] != FD and mats[m].size]
     pairs = {f"{f} vs {b}": (mats[f], mats[b]) for f in fds for b in bases}
+    pairs.update({f"{g} vs {f}": (mats[g], mats[f]) for i, f in enumerate(fds) for g in fds[i + 1 :]})
     if not pairs:
         return {}
     fn = lambda x, y: np.array([metrics.probability_of_improvement(x, y)])  # noqa: E731
@@ -611,7 +613,8 @@ def render_markdown(runs, notes, tables, aggs, poi, agg_notes, figures, reps, po
         L.append(
             "P(X > Y): the probability that a run of X on a task scores higher than a run of Y on the same task "
             f"(Mann-Whitney U statistic, averaged over tasks; rliable), with 95% stratified-bootstrap CIs "
-            f"({poi_reps} replicates). 0.5 means no difference; a CI above 0.5 means FD is better."
+            f"({poi_reps} replicates). 0.5 means no difference; a CI above 0.5 means the first is better. "
+            "With several FD variants, each is also compared with the others."
         )
         L.append("")
         rows = [

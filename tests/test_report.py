@@ -139,6 +139,24 @@ def test_report_variants_and_uneven_seeds(tmp_path):
     assert rep["probability_of_improvement"]["fd [target_divergence=0.01] vs fql"]["poi"] == 0.5
 
 
+def test_report_compares_fd_variants_with_each_other(tmp_path):
+    """Two FD variants (per-state, per-action): each against the baseline, and per-action against per-state."""
+    root = tmp_path / "runs"
+    for env in (CUBE.format(1), CUBE.format(2)):
+        make_run(root, "fd", env, [0, 1], lambda s: [0, 0.2, 0.2, 0.2], tag="fisher_locality=per-state")
+        make_run(root, "fd", env, [0, 1], lambda s: [0, 0.6, 0.6, 0.6], tag="fisher_locality=per-action")
+        make_run(root, "deflow", env, [0, 1], lambda s: [0, 0.4, 0.4, 0.4])
+    out = tmp_path / "rep"
+    write_report([root], out, reps=100, poi_reps=100)
+    poi = json.loads((out / "report.json").read_text())["probability_of_improvement"]
+    state, action = "fd [fisher_locality=per-state]", "fd [fisher_locality=per-action]"
+    assert poi[f"{state} vs deflow"]["poi"] == 0.0 and poi[f"{action} vs deflow"]["poi"] == 1.0
+    pair = [k for k in poi if k.startswith("fd [") and " vs fd [" in k]
+    assert len(pair) == 1  # one direction only
+    a, b = pair[0].split(" vs ")
+    assert poi[pair[0]]["poi"] == (1.0 if a == action else 0.0) and {a, b} == {state, action}
+
+
 def test_report_errors_and_family_names(tmp_path):
     with pytest.raises(FidecError, match="no run folders"):
         write_report([tmp_path], tmp_path / "r")
