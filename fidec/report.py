@@ -5,7 +5,8 @@ run. A run's score follows the paper's protocol: the mean of its last three eval
 
 Sections: setup; per-task table (mean ± std over seeds); per-family aggregates; IQM and mean over all
 runs with 95 % stratified-bootstrap confidence intervals and the probability of improvement of FD over
-each baseline (rliable; Agarwal et al., 2021); learning curves per task with seed bands; the published
+each baseline (rliable; Agarwal et al., 2021); learning curves per task with seed bands; training
+diagnostics (α, divergence in both metrics, refinement length, Q gain, Fisher anisotropy); the published
 numbers of method.md beside ours, with what differs; the runs left out and why. ``report.json`` holds the
 same numbers for scripts.
 """
@@ -70,6 +71,7 @@ class Run:
     complete: bool
     config: dict = field(repr=False)
     meta: dict = field(repr=False)  # config.json without "config": versions, success_timing, dataset
+    train: list[dict] = field(default_factory=list, repr=False)  # this seed's training records
 
     @property
     def label(self) -> str:
@@ -146,7 +148,8 @@ def load_runs(paths, include_incomplete: bool = False) -> tuple[list[Run], list[
         if not complete and not include_incomplete:
             notes.append(f"`{d}`: unfinished (no summary.json at its {cfg.get('steps')} steps; --include-incomplete)")
             continue
-        evals = MetricsLog(d).records("eval")
+        log = MetricsLog(d)
+        evals, train = log.records("eval"), log.records("train")
         if not evals:
             notes.append(f"`{d}`: no evaluations")
             continue
@@ -163,6 +166,7 @@ def load_runs(paths, include_incomplete: bool = False) -> tuple[list[Run], list[
                 complete=complete,
                 config=cfg,
                 meta={k: v for k, v in meta.items() if k != "config"},
+                train=[r for r in train if r.get("seed") == seed],
             )
             key = (run.label, run.env, run.seed)
             if key in seen:
@@ -240,6 +244,63 @@ def per_family(runs: list[Run]) -> dict[str, dict[str, dict]]:
                 "seeds": len(common),
             }
         out[fam] = row
+    return out
+
+
+#: Training diagnostics shown in the report: (record key, column header). See RefinementAgent.diagnostics.
+DIAGNOSTICS = (
+    ("alpha", "α"),
+    ("divergence", "E[D] (own metric)"),
+    ("divergence_fisher", "D Fisher"),
+    ("divergence_isotropic", "D isotropic"),
+    ("refine_norm", "‖δ‖"),
+    ("q_gain", "Q(π) − Q(data)"),
+    ("fisher_top_eig_share", "top-eigenvalue share of F̂"),
+    ("policy_mse_to_data", "policy MSE to data"),
+)
+#: The share of training (by step) whose records are averaged: the last fifth.
+DIAGNOSTICS_TAIL = 0.2
+
+
+def run_diagnostics(run: Run) -> dict[str, float]:
+    """Mean of each DIAGNOSTICS quantity over this run's training records in the last fifth of its steps."""
+    if not run.train:
+        return {}
+    last = max(r["step"] for r in run.train)
+    tail = [r for r in run.train if r["step"] >= (1 - DIAGNOSTICS_TAIL) * last]
+
+    def num(r: dict, key: str) -> float:  # non-finite values are logged as strings ("NaN")
+        v = r.get(key)
+        return float(v) if isinstance(v, int | float) and math.isfinite(v) else math.nan
+
+    out = {}
+    for key, _ in DIAGNOSTICS:
+        if key == "q_gain":
+            vals = [num(r, "q_policy") - num(r, "q_data") for r in tail]
+        else:
+            vals = [num(r, key) for r in tail]
+        vals = [v for v in vals if math.isfinite(v)]
+        if vals:
+            out[key] = float(np.mean(vals))
+    return out
+
+
+def diagnostics(runs: list[Run]) -> dict[str, dict[str, dict[str, float]]]:
+    """env -> method -> mean over seeds of :func:`run_diagnostics` (plus the target divergence ε)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for env in task_order(r.env for r in runs):
+        row = {}
+        for m in method_order(r.label for r in runs):
+            per_seed = [run_diagnostics(r) for r in runs if r.env == env and r.label == m]
+            keys = [k for k, _ in DIAGNOSTICS if any(k in d for d in per_seed)]
+            if not keys:
+                continue
+            row[m] = {k: float(np.mean([d[k] for d in per_seed if k in d])) for k in keys}
+            cfg = next(r.config for r in runs if r.env == env and r.label == m)
+            if "alpha" in row[m] and cfg.get("target_divergence") is not None:
+                row[m]["target_divergence"] = float(cfg["target_divergence"])
+        if row:
+            out[env] = row
     return out
 
 
@@ -631,6 +692,34 @@ def render_markdown(runs, notes, tables, aggs, poi, agg_notes, figures, reps, po
     for fam in fams:
         L += ["", f"### {fam}", "", f"![{fam} learning curves]({figures['curves'][fam]})"]
 
+    # --- diagnostics
+    diag = tables.get("diagnostics") or {}
+    if diag:
+        L += ["", "## Training diagnostics", ""]
+        L.append(
+            f"What the agents did, averaged over the training records of the last {DIAGNOSTICS_TAIL:.0%} of steps "
+            "and over seeds. α: the Lagrange multiplier; E[D]: the refinement's mean divergence in its own metric "
+            "(Fisher for fd, isotropic for deflow), against the target ε; D Fisher / D isotropic: the same "
+            "refinement measured in both metrics (the Fisher one with the run's own estimator, per-state unless "
+            "the variant says per-action); ‖δ‖: mean refinement length; Q(π) − Q(data): how much higher the "
+            "critic rates the policy's actions than the dataset's; top-eigenvalue share of F̂: 1/d is isotropic, "
+            "1 is a single direction."
+        )
+        L.append("")
+        cols = [(k, h) for k, h in DIAGNOSTICS if any(k in d for row in diag.values() for d in row.values())]
+        rows = []
+        for env, row in diag.items():
+            for m, d in row.items():
+                cells = []
+                for k, _ in cols:
+                    v = d.get(k)
+                    cell = "–" if v is None else f"{v:.3g}"
+                    if k == "divergence" and v is not None and "target_divergence" in d:
+                        cell += f" (ε {d['target_divergence']:g})"
+                    cells.append(cell)
+                rows.append([f"{task_family(env)} {task_label(env)}", m] + cells)
+        L += _table(["task", "method"] + [h for _, h in cols], rows)
+
     # --- published
     L += ["", "## Published numbers beside ours", ""]
     L.append(
@@ -693,7 +782,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     methods = method_order(r.label for r in runs)
     colors = _colors(methods)
-    tables = {"per_task": per_task(runs), "per_family": per_family(runs)}
+    tables = {"per_task": per_task(runs), "per_family": per_family(runs), "diagnostics": diagnostics(runs)}
     mats, agg_tasks, agg_notes = score_matrices(runs, methods)
     aggs = aggregates(mats, reps) if agg_tasks else {}
     poi = probability_of_improvement(mats, poi_reps) if agg_tasks else {}
@@ -713,6 +802,7 @@ def write_report(
             "methods": methods,
             "per_task": tables["per_task"],
             "per_family": tables["per_family"],
+            "diagnostics": tables["diagnostics"],
             "aggregate_tasks": agg_tasks,
             "aggregates": aggs,
             "probability_of_improvement": poi,

@@ -27,8 +27,9 @@ SECTIONS = (
 )
 
 
-def make_run(root, agent, env, seeds, curve, steps=40, finished=True, tag=None):
-    """A run folder with eval records ``curve(seed) -> successes at STEPS`` (num_seeds = len(seeds))."""
+def make_run(root, agent, env, seeds, curve, steps=40, finished=True, tag=None, train=None):
+    """A run folder with eval records ``curve(seed) -> successes at STEPS`` (num_seeds = len(seeds)) and,
+    with ``train``, training records ``train(seed, step) -> dict`` at steps 5, 10, ..., 40."""
     d = root / agent / env / (tag or "base") / f"seeds{seeds[0]}-{seeds[-1]}"
     d.mkdir(parents=True)
     cfg = resolve({"agent": agent, "env": env, "preset": "tiny", "seed": seeds[0], "num_seeds": len(seeds)})
@@ -45,6 +46,8 @@ def make_run(root, agent, env, seeds, curve, steps=40, finished=True, tag=None):
     for s in seeds:
         for st, v in zip(STEPS, curve(s), strict=True):
             recs.append({"kind": "eval", "step": st, "seed": s, "success": v, "success_std": 0.0, "episodes": 2})
+        if train:
+            recs += [{"kind": "train", "step": st, "seed": s, **train(s, st)} for st in range(5, 45, 5)]
     MetricsLog(d).append(recs)
     if finished:
         write_json(d / "summary.json", {"final_step": steps, "agent": agent, "env": env})
@@ -165,3 +168,43 @@ def test_report_errors_and_family_names(tmp_path):
     assert published_family("antmaze-large-navigate") == "antmaze-large"
     assert published_family("pointmaze-medium-navigate") is None
     assert PUBLISHED["antmaze-large"]["Fisher Decorator"] == 87
+
+
+def test_report_training_diagnostics(tmp_path):
+    """Diagnostics: the mean over the last fifth of training (steps 35, 40 of 40) and over seeds; Q gain is
+    Q(pi) - Q(data); the target divergence stands beside E[D]; agents without a quantity show none."""
+    root = tmp_path / "runs"
+
+    def fd_train(seed, step):
+        return {
+            "alpha": step / 5 + seed,
+            "divergence": 0.001 * step,
+            "q_policy": 2.0 + seed,
+            "q_data": 1.0,
+            "fisher_top_eig_share": 0.9,
+            "refine_norm": 0.1,
+        }
+
+    make_run(root, "fd", CUBE.format(2), [0, 1], lambda s: [0, 0.5, 0.5, 0.5], train=fd_train)
+    make_run(
+        root,
+        "bc",
+        CUBE.format(2),
+        [0, 1],
+        lambda s: [0, 0.1, 0.1, 0.1],
+        train=lambda s, st: {"policy_mse_to_data": 0.25, "q_policy": float("nan"), "q_data": 0.0},
+    )
+    out = tmp_path / "rep"
+    write_report([root], out, reps=100, poi_reps=100)
+    diag = json.loads((out / "report.json").read_text())["diagnostics"][CUBE.format(2)]
+    fd = diag["fd"]
+    np.testing.assert_allclose(fd["alpha"], np.mean([7, 8, 8, 9]))  # steps 35, 40; seeds 0, 1
+    np.testing.assert_allclose(fd["divergence"], 0.0375)
+    np.testing.assert_allclose(fd["q_gain"], 1.5)
+    assert (
+        fd["target_divergence"] == resolve({"agent": "fd", "env": CUBE.format(2), "preset": "tiny"}).target_divergence
+    )
+    assert set(diag["bc"]) == {"policy_mse_to_data"}  # non-finite Q gain dropped, no alpha or epsilon
+    text = (out / "report.md").read_text()
+    assert "## Training diagnostics" in text
+    assert f"| 0.0375 (ε {fd['target_divergence']:g}) |" in text
