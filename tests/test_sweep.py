@@ -180,6 +180,7 @@ def test_smoke_suite_local_end_to_end_with_report(tiny_dataset_dir, tmp_path, ch
         "| P(fd > fql) |",
         "| P(fd > bc) |",
         "## Learning curves",
+        "## Training diagnostics",
         "## Published numbers beside ours",
         "**What differs from the published setup:**",
         "generated locally by fidec",
@@ -187,6 +188,8 @@ def test_smoke_suite_local_end_to_end_with_report(tiny_dataset_dir, tmp_path, ch
         assert section in text, section
     rep = json.loads((out / "report" / "report.json").read_text())
     assert rep["methods"] == ["fd", "deflow", "fql", "bc"] and len(rep["runs"]) == 8
+    fd_diag = rep["diagnostics"]["cube-single-play-singletask-task1-v0"]["fd"]
+    assert {"alpha", "divergence", "divergence_fisher", "target_divergence"} <= set(fd_diag)
 
 
 def test_ray_backend_runs_two_tiny_runs(tiny_dataset_dir, tmp_path, child_jax_cache):

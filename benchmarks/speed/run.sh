@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The measurements of benchmarks/speed/README.md (issue 6). Run from the repository root; each step is one process.
-# Usage: benchmarks/speed/run.sh [paper|seeds|cpu|sweeps|all]
+# Usage: benchmarks/speed/run.sh [paper|seeds|cpu|sweeps|seeds-small|all]
 set -eu
 cd "$(dirname "$0")/../.."
 F=".venv/bin/fidec bench-speed"
@@ -29,5 +29,12 @@ if [[ $what == sweeps || $what == all ]]; then
   stamp "cpu preset: scaling sweeps (fd)"
   $F --preset cpu --agents fd --sweep batch,fisher,action-dim,width,seeds --chunk 4 --repeats 3 \
     --out $O/cpu-sweeps.json --markdown $O/cpu-sweeps.md 2> $O/cpu-sweeps.log
+  stamp done
+fi
+if [[ $what == seeds-small || $what == all ]]; then
+  stamp "the cpu benchmark's sizes (3x128, point-maze dims): 1 seed vs 3 seeds sequential vs 3 seeds vmapped"
+  $F --preset cpu --hidden-dims 128,128,128 --obs-dim 2 --action-dim 2 --agents fd,fd-per-action,deflow,fql,bc \
+    --compare-seeds 3 --chunk 20 --repeats 5 \
+    --out $O/cpu-small-seeds.json --markdown $O/cpu-small-seeds.md 2> $O/cpu-small-seeds.log
   stamp done
 fi
