@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # The cpu benchmark of benchmarks/cpu/README.md (issue 5). Run from anywhere; needs scripts/setup.sh first.
-# Usage: benchmarks/cpu/run.sh [throughput|data|sweep|report|all]
+# Usage: benchmarks/cpu/run.sh [throughput|data|sweep|report|control|all]
 # Datasets go to ./data (full OGBench size), runs to ./sweeps/cpu (checkpoints included; ignored by git);
-# the report and a copy of each run's metrics (no checkpoints) go to benchmarks/cpu/.
+# the report and a copy of each run's metrics (no checkpoints) go to benchmarks/cpu/. `control` runs
+# benchmarks/cpu/control.toml (DeFlow at eps = 0.018) and reports it beside the main sweep.
 set -eu
 cd "$(dirname "$0")/../.."
 F=.venv/bin/fidec
 O=benchmarks/cpu
 stamp() { echo "== $(date -u +%FT%TZ) $*"; uptime; }
 what=${1:-all}
+# copy_metrics SWEEP DEST: every run's metrics, configs and logs (no checkpoints) from SWEEP into DEST
+copy_metrics() {
+  local dest
+  rm -rf "$2" && mkdir -p "$2" && dest=$(cd "$2" && pwd)
+  (cd "$1" && find . -name '*.csv' -o -name '*.json' -o -name '*.jsonl' -o -name '*.log' -o -name '*.toml' \
+    | grep -v checkpoint | while read -r f; do mkdir -p "$dest/$(dirname "$f")"; cp "$f" "$dest/$f"; done)
+}
 if [[ $what == throughput || $what == all ]]; then
   stamp "throughput of each agent at the suite's sizes (3x128, batch 256, 3 seeds vmapped, point-maze dims)"
   $F bench-speed --agents fd,fd-per-action,deflow,fql,bc --preset cpu --hidden-dims 128,128,128 --seeds 3 \
@@ -27,9 +35,14 @@ if [[ $what == sweep || $what == all ]]; then
 fi
 if [[ $what == report || $what == all ]]; then
   stamp "report"
-  rm -rf $O/runs
-  (cd sweeps/cpu && find . -name '*.csv' -o -name '*.json' -o -name '*.jsonl' -o -name '*.log' | grep -v checkpoint \
-    | while read -r f; do mkdir -p "../../$O/runs/$(dirname "$f")"; cp "$f" "../../$O/runs/$f"; done)
+  copy_metrics sweeps/cpu $O/runs
   $F report sweeps/cpu --out $O/report
+fi
+if [[ $what == control || $what == all ]]; then
+  stamp "control: DeFlow at eps = 0.018 on the point maze"
+  /usr/bin/time -v $F sweep $O/control.toml --dataset-dir data --out sweeps/cpu-control 2>&1 | tee -a sweeps/cpu_control.log
+  copy_metrics sweeps/cpu-control $O/runs-control
+  $F report sweeps/cpu sweeps/cpu-control --out $O/report-with-control \
+    --title "cpu benchmark with the DeFlow control (eps = 0.018)"
 fi
 stamp done
