@@ -1,8 +1,17 @@
 """Typed configuration: one dataclass, per-task presets from the paper, command-line overrides.
 
-Resolution order (later wins): dataclass defaults (the published configuration) -> preset
-(``paper`` adds the per-family values of method.md's table, chosen from the task name; ``tiny`` and
-``cpu`` shrink the budget) -> explicit overrides (command line or keyword arguments).
+Resolution order (later wins): dataclass defaults (the authors' release, as its run scripts ran it) ->
+the per-family values of method.md's table, chosen from the task name -> the preset's parts -> explicit
+overrides (command line or keyword arguments).
+
+A preset is one recipe and at most one budget, joined by ``+``:
+
+- recipes: ``paper`` (the authors' release, github ARC0127/Fisher-Decorator at 8c90736, and FQL's release for
+  FQL; proven by ``benchmarks/parity``) and ``fidec`` (fidec's own choices, each a named field; see
+  ``FIDEC_CHOICES`` and the README's "Presets" table);
+- budgets: ``cpu`` (smaller networks and evaluation schedule) and ``tiny`` (seconds, for tests).
+
+``cpu`` alone means ``paper+cpu``; ``fidec+cpu`` is fidec's recipe at the cpu budget.
 """
 
 from __future__ import annotations
@@ -15,7 +24,12 @@ from dataclasses import dataclass, field, fields
 from fidec.errors import ConfigError
 
 AGENTS = ("fd", "deflow", "fql", "bc")
-PRESETS = ("paper", "cpu", "tiny")
+RECIPES = ("paper", "fidec")
+BUDGETS = ("cpu", "tiny")
+PRESETS = RECIPES + BUDGETS  # the parts a preset is made of, e.g. 'fidec+cpu'
+INITS = ("glorot", "lecun")
+CLIP_SCOPES = ("joint", "per-network")
+TARGET_UPDATES = ("pre-update", "post-update")
 #: FD and DeFlow are one refinement agent; this is the metric each one uses.
 AGENT_METRIC = {"fd": "fisher", "deflow": "isotropic"}
 
@@ -36,12 +50,15 @@ class Config:
     batch_size: int = 256
     lr: float = 3e-4
     hidden_dims: tuple[int, ...] = (512, 512, 512, 512)
-    grad_clip: float = 5.0  # global-norm clip, applied to each network's gradient separately
+    grad_clip: float = 5.0  # global-norm clip (0 = none; the paper preset sets 0 for fql/bc, as FQL's release)
+    clip_scope: str = "joint"  # 'joint' (release: one clip over all parameters, log alpha included), 'per-network'
+    weight_init: str = "glorot"  # 'glorot' (release/FQL: Xavier uniform on every layer) or 'lecun' (Flax's default)
 
     # --- critic
     discount: float = 0.99
     tau: float = 0.005
     q_agg: str = "mean"  # 'mean' or 'min' over the 2-critic ensemble in the TD target
+    target_update: str = "pre-update"  # Polyak from the critic before ('pre-update', release/FQL) or after the step
 
     # --- behaviour flow
     flow_steps: int = 10  # K Euler steps
@@ -50,8 +67,10 @@ class Config:
     target_divergence: float = 0.001  # epsilon: the budget on E[D(delta; s)]
     alpha_init: float = 10.0
     lagrangian: bool = True  # False: alpha stays at alpha_init
-    normalize_q: bool = False  # divide the Q term by stopgrad(mean |Q|)
+    normalize_q: bool = False  # divide the Q term by stopgrad(mean |Q|); the paper preset turns it on for fd/deflow
+    refiner_zero_init: bool = False  # fidec's option: the refinement's output layer starts at zero (delta = 0)
     act_samples: int = 1  # best-of-N acting: N base actions, keep the highest-Q one, refine it
+    act_refine_steps: int = 0  # > 0: the release's iterative-refinement acting (refine K times, best Q of K + 1)
 
     # --- Fisher metric (fd)
     fisher_samples: int = 8  # N behaviour samples per state
@@ -60,6 +79,7 @@ class Config:
     fisher_damping: float = 1e-3
     score_estimator: str = "velocity"  # 'velocity' (v/(1-t), paper default) or 'exact' ((t v - x)/(1-t))
     fisher_locality: str = "per-state"  # 'per-state' (paper default) or 'per-action' (method.md, Locality)
+    fisher_reuse_base: bool = False  # fidec's option: per-state, the base action is one of the N samples (N-1 solves)
 
     # --- FQL
     fql_alpha: float = 10.0
@@ -95,7 +115,9 @@ class Config:
     @classmethod
     def from_dict(cls, d: dict) -> Config:
         names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
+        # A run folder written before a field existed ran with that field's earlier behaviour.
+        kw = {k: v for k, v in LEGACY_DEFAULTS.items() if k not in d}
+        kw.update({k: v for k, v in d.items() if k in names})
         if "hidden_dims" in kw:
             kw["hidden_dims"] = tuple(kw["hidden_dims"])
         cfg = cls(**kw)
@@ -108,8 +130,14 @@ class Config:
 
         if self.agent not in AGENTS:
             bad(f"unknown agent {self.agent!r}; choose one of {', '.join(AGENTS)}")
-        if self.preset not in PRESETS:
-            bad(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        preset_parts(self.preset)  # raises ConfigError for an unknown or ill-formed preset
+        for name, allowed in (("weight_init", INITS), ("clip_scope", CLIP_SCOPES), ("target_update", TARGET_UPDATES)):
+            if getattr(self, name) not in allowed:
+                bad(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        if self.grad_clip < 0:
+            bad(f"grad_clip must be >= 0 (0 = no clipping), got {self.grad_clip}")
+        if self.act_refine_steps < 0:
+            bad(f"act_refine_steps must be >= 0 (0 = plain acting), got {self.act_refine_steps}")
         if self.q_agg not in ("mean", "min"):
             bad(f"q_agg must be 'mean' or 'min', not {self.q_agg!r}")
         if self.score_estimator not in ("velocity", "exact"):
@@ -145,6 +173,16 @@ class Config:
             bad("hidden_dims must name at least one layer width")
 
 
+#: Fields added in fidec 0.2 (issue 15) with the behaviour fidec 0.1 had, for run folders written by 0.1.
+LEGACY_DEFAULTS: dict = {
+    "weight_init": "lecun",
+    "refiner_zero_init": True,
+    "clip_scope": "per-network",
+    "target_update": "post-update",
+    "fisher_reuse_base": True,
+    "act_refine_steps": 0,
+}
+
 # --- per-family values of method.md's table (OGBench singletask, state-based)
 #: family regex -> (discount, q_agg, target_divergence (FD = DeFlow), fql_alpha)
 FAMILY_TABLE: dict[str, tuple[float, str, float, float]] = {
@@ -168,14 +206,54 @@ def task_family(env: str) -> str | None:
     return base if base in FAMILY_TABLE else None
 
 
-def _preset_values(preset: str, env: str) -> dict:
+#: fidec's own choices: the ``fidec`` recipe. Each is a named field the paper preset sets the release's way;
+#: README "Presets" lists them with the reason and the measurement behind each.
+FIDEC_CHOICES: dict = {
+    "weight_init": "lecun",  # Flax's default initialisation (larger initial outputs than Glorot)
+    "refiner_zero_init": True,  # training starts from the behaviour policy (delta = 0)
+    "clip_scope": "per-network",  # a large critic gradient does not shrink the actor's step
+    "target_update": "post-update",  # the target follows the critic after its step
+    "fisher_reuse_base": True,  # per-state: the base action is a behaviour sample (one solve fewer)
+    "fisher_locality": "per-action",  # method.md "Locality": curvature at the action being refined
+    "score_estimator": "exact",  # the exact score; the proxy v/(1-t) is not a score (README, Presets)
+    "normalize_q": False,
+}
+
+
+def preset_parts(preset: str) -> tuple[str, str | None]:
+    """('paper' | 'fidec', None | 'cpu' | 'tiny') from a preset such as 'fidec+cpu'; 'cpu' means 'paper+cpu'."""
+    parts = [p.strip() for p in str(preset).split("+") if p.strip()]
+    recipes = [p for p in parts if p in RECIPES]
+    budgets = [p for p in parts if p in BUDGETS]
+    unknown = [p for p in parts if p not in PRESETS]
+    if unknown or not parts or len(recipes) > 1 or len(budgets) > 1:
+        raise ConfigError(
+            f"unknown preset {preset!r}: use one recipe ({' or '.join(RECIPES)}) and at most one budget "
+            f"({' or '.join(BUDGETS)}) joined by '+', e.g. 'paper', 'fidec', 'cpu' (= paper+cpu), 'fidec+tiny'"
+        )
+    return (recipes[0] if recipes else "paper"), (budgets[0] if budgets else None)
+
+
+def _preset_values(preset: str, env: str, agent: str) -> dict:
+    recipe, budget = preset_parts(preset)
     vals: dict = {}
     fam = task_family(env)
     if fam is not None:
         discount, q_agg, eps, fql_alpha = FAMILY_TABLE[fam]
         vals.update(discount=discount, q_agg=q_agg, target_divergence=eps, fql_alpha=fql_alpha)
     vals["family"] = fam
-    if preset == "cpu":
+    if recipe == "paper":
+        if agent in ("fql", "bc"):
+            # FQL's release (seohongpark/fql, utils/flax_utils.py) has no gradient clipping; its README runs
+            # OGBench without Q normalisation. Flow BC is trained as FQL trains its flow.
+            vals.update(grad_clip=0.0)
+        else:
+            # The release's OGBench state runs (scripts/ogbench_env_flags.sh, used by its paper-table scripts)
+            # pass --agent.normalize_q_loss=True for every family; its code default and grid scripts say False.
+            vals.update(normalize_q=True)
+    else:
+        vals.update(FIDEC_CHOICES)
+    if budget == "cpu":
         # A reduced budget for 2-core CPUs (the `cpu` benchmark suite); the method's math is unchanged.
         vals.update(
             hidden_dims=(256, 256, 256),
@@ -185,7 +263,7 @@ def _preset_values(preset: str, env: str) -> dict:
             eval_every=5000,
             checkpoint_every=5000,
         )
-    elif preset == "tiny":
+    elif budget == "tiny":
         # Seconds, for tests: tiny networks and budget; same code paths.
         vals.update(
             hidden_dims=(32, 32),
@@ -211,9 +289,7 @@ def resolve(overrides: dict | None = None) -> Config:
         raise ConfigError(f"unknown config field(s): {', '.join(unknown)}; see 'fidec train --help'")
     preset = overrides.get("preset", Config.preset)
     env = overrides.get("env", Config.env)
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    values = _preset_values(preset, env)
+    values = _preset_values(preset, env, overrides.get("agent", Config.agent))
     values.update(overrides)
     if "hidden_dims" in values:
         values["hidden_dims"] = tuple(values["hidden_dims"])
@@ -223,16 +299,15 @@ def resolve(overrides: dict | None = None) -> Config:
 
 
 #: The built-in default job (`fidec quickstart`, the README's first command), chosen by measurement (README):
-#: FD with the per-action Fisher (method.md, "Locality"; the fast option, a third of the per-state cost) on
-#: a point-maze task whose goal flow BC never reaches from the navigate data, small networks for a 2-D
-#: state, and a budget that fits a 2-core CPU. Everything else is the published configuration.
+#: FD with fidec's recipe (per-action Fisher with the exact score, method.md "Locality"; a third of the
+#: per-state cost) on a point-maze task whose goal flow BC never reaches from the navigate data, small
+#: networks for a 2-D state, and a budget that fits a 2-core CPU.
 QUICKSTART = {
     "dataset": "pointmaze-medium-navigate-v0",
     "dataset_episodes": 300,
     "overrides": {
         "env": "pointmaze-medium-navigate-singletask-task3-v0",
-        "preset": "paper",
-        "fisher_locality": "per-action",
+        "preset": "fidec",  # fidec's recipe: per-action Fisher with the exact score (README, Presets)
         "hidden_dims": (128, 128, 128),
         "steps": 40_000,
         "chunk_size": 500,

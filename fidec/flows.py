@@ -22,10 +22,13 @@ class VelocityField(nn.Module):
 
     hidden_dims: Sequence[int]
     action_dim: int
+    weight_init: str = "glorot"
 
     @nn.compact
     def __call__(self, obs, x, t):
-        return MLP(self.hidden_dims, self.action_dim)(jnp.concatenate([obs, x, t], axis=-1))
+        return MLP(self.hidden_dims, self.action_dim, weight_init=self.weight_init)(
+            jnp.concatenate([obs, x, t], axis=-1)
+        )
 
 
 def interpolate(x0: jax.Array, actions: jax.Array, t: jax.Array) -> jax.Array:
@@ -33,11 +36,18 @@ def interpolate(x0: jax.Array, actions: jax.Array, t: jax.Array) -> jax.Array:
     return (1.0 - t) * x0 + t * actions
 
 
-def flow_matching_loss(velocity: VelocityFn, obs, actions, key) -> jax.Array:
-    """Conditional flow matching: mean over batch and dims of ||v(s, x_t, t) - (a - x0)||^2 / d."""
+def flow_matching_noise(key, actions) -> dict:
+    """The flow-matching loss's random draws: ``x0 ~ N(0, I)`` like ``actions`` and ``t ~ U[0, 1)`` (..., 1)."""
     k0, kt = jax.random.split(key)
-    x0 = jax.random.normal(k0, actions.shape)
-    t = jax.random.uniform(kt, (*actions.shape[:-1], 1))
+    return {"x0": jax.random.normal(k0, actions.shape), "t": jax.random.uniform(kt, (*actions.shape[:-1], 1))}
+
+
+def flow_matching_loss(velocity: VelocityFn, obs, actions, key=None, *, noise: dict | None = None) -> jax.Array:
+    """Conditional flow matching: mean over batch and dims of ||v(s, x_t, t) - (a - x0)||^2 / d.
+
+    The noise is drawn from ``key`` or given explicitly as ``noise`` (:func:`flow_matching_noise`)."""
+    noise = flow_matching_noise(key, actions) if noise is None else noise
+    x0, t = noise["x0"], noise["t"]
     pred = velocity(obs, interpolate(x0, actions, t), t)
     return jnp.mean((pred - (actions - x0)) ** 2)
 

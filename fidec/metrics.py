@@ -22,7 +22,9 @@ import jax.numpy as jnp
 
 from fidec.flows import VelocityFn, euler_sample, interpolate, score_from_velocity
 
-TRACE_FLOOR = 1e-8  # the epsilon in F_hat = F / max(tr F / d, epsilon)
+TRACE_FLOOR = 1e-6  # the epsilon in F_hat = F / max(tr F / d, epsilon) (the release's fisher_trace_eps)
+#: The release clamps the Fisher time interval to [T_MIN, T_MAX] (agents/fidec.py: max(1e-3, t_f - w), min(0.999, t_f)).
+T_MIN, T_MAX = 1e-3, 0.999
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,41 @@ def normalize_trace(fisher: jax.Array) -> jax.Array:
     return fisher / jax.lax.stop_gradient(scale)[..., None, None]
 
 
+def fisher_noise(
+    key: jax.Array,
+    batch: int,
+    d: int,
+    *,
+    num_samples: int,
+    t_max: float,
+    t_width: float,
+    locality: str = "per-state",
+    reuse_base: bool = False,
+) -> dict:
+    """Every random draw of one Fisher estimate, so it can also be given explicitly (the parity harness).
+
+    - ``samples`` (batch, M, d): the noise of the behaviour samples' ODE solves. Per-state, M = N fresh
+      samples (the release), or N - 1 with ``reuse_base`` (fidec's option: the base action is one of them);
+      per-action, M = 0.
+    - ``x0`` (batch, N, d) ~ N(0, I) and ``t`` (batch, N, 1) ~ U[t_max - t_width, t_max] (clamped as the release).
+    """
+    if locality not in ("per-state", "per-action"):
+        raise ValueError(f"unknown Fisher locality {locality!r}; use 'per-state' or 'per-action'")
+    k_noise, k_x0, k_t = jax.random.split(key, 3)
+    m = 0 if locality == "per-action" else num_samples - int(reuse_base)
+    lo, hi = max(T_MIN, t_max - t_width), min(T_MAX, t_max)
+    return {
+        "samples": jax.random.normal(k_noise, (batch, m, d)),
+        "x0": jax.random.normal(k_x0, (batch, num_samples, d)),
+        "t": jax.random.uniform(k_t, (batch, num_samples, 1), minval=lo, maxval=hi),
+    }
+
+
 def estimate_fisher(
     velocity: VelocityFn,
     obs: jax.Array,
     base_actions: jax.Array,
-    key: jax.Array,
+    key: jax.Array | None = None,
     *,
     num_samples: int,
     flow_steps: int,
@@ -79,31 +111,46 @@ def estimate_fisher(
     damping: float,
     estimator: str = "velocity",
     locality: str = "per-state",
+    reuse_base: bool = False,
+    noise: dict | None = None,
 ) -> tuple[jax.Array, dict]:
     """The trace-normalised Fisher metric F_hat for each row of ``obs`` (batch, obs_dim).
 
-    ``per-state`` (the released estimator): N behaviour samples a^(k) ~ pi_beta(.|s); the base action being
-    refined is one of them, so only N - 1 extra ODE solves are made. ``per-action`` (method.md, Locality):
-    all N noisy points are drawn around the base action itself, so no extra solve is needed.
-    For each sample: fresh x0 ~ N(0, I), t ~ U[t_max - t_width, t_max], x_t = (1 - t) x0 + t a^(k),
-    g = score(v(s, x_t, t)). Returns F_hat (batch, d, d) (no gradient) and statistics.
+    ``per-state`` (the released estimator): N behaviour samples a^(k) ~ pi_beta(.|s), each an ODE solve from
+    fresh noise (with ``reuse_base`` the base action being refined is one of them: N - 1 solves).
+    ``per-action`` (method.md, Locality): all N noisy points are drawn around the base action itself, so no
+    solve is needed. For each sample: x0 ~ N(0, I), t ~ U[t_max - t_width, t_max], x_t = (1 - t) x0 + t a^(k),
+    g = score(v(s, x_t, t)). The draws come from ``key`` or are given as ``noise`` (:func:`fisher_noise`).
+    Returns F_hat (batch, d, d) (no gradient) and statistics.
     """
     batch, d = base_actions.shape
-    k_noise, k_x0, k_t = jax.random.split(key, 3)
+    if noise is None:
+        noise = fisher_noise(
+            key,
+            batch,
+            d,
+            num_samples=num_samples,
+            t_max=t_max,
+            t_width=t_width,
+            locality=locality,
+            reuse_base=reuse_base,
+        )
     obs_n = jnp.broadcast_to(obs[:, None, :], (batch, num_samples, obs.shape[-1]))
     if locality == "per-state":
-        if num_samples > 1:
-            noise = jax.random.normal(k_noise, (batch, num_samples - 1, d))
-            extra = euler_sample(velocity, obs_n[:, 1:], noise, flow_steps)
-            samples = jnp.concatenate([base_actions[:, None, :], extra], axis=1)
+        m = noise["samples"].shape[1]
+        solved = euler_sample(velocity, obs_n[:, :m], noise["samples"], flow_steps) if m else None
+        if m == num_samples:
+            samples = solved
+        elif m == num_samples - 1:
+            parts = [base_actions[:, None, :]] + ([solved] if m else [])
+            samples = jnp.concatenate(parts, axis=1)
         else:
-            samples = base_actions[:, None, :]
+            raise ValueError(f"per-state Fisher noise has {m} samples; expected {num_samples} or {num_samples - 1}")
     elif locality == "per-action":
         samples = jnp.broadcast_to(base_actions[:, None, :], (batch, num_samples, d))
     else:
         raise ValueError(f"unknown Fisher locality {locality!r}; use 'per-state' or 'per-action'")
-    x0 = jax.random.normal(k_x0, (batch, num_samples, d))
-    t = jax.random.uniform(k_t, (batch, num_samples, 1), minval=t_max - t_width, maxval=t_max)
+    x0, t = noise["x0"], noise["t"]
     x_t = interpolate(x0, samples, t)
     scores = score_from_velocity(velocity(obs_n, x_t, t), x_t, t, estimator)
     fisher = fisher_from_scores(scores, damping)

@@ -7,6 +7,14 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+#: Kernel initialisers by config name (``Config.weight_init``); biases start at zero either way.
+#: 'glorot' is the authors' release and FQL (``utils/networks.py``: variance_scaling(1, 'fan_avg', 'uniform')
+#: on every Dense layer, output layers included); 'lecun' is Flax's default (lecun_normal).
+INITIALIZERS = {
+    "glorot": nn.initializers.variance_scaling(1.0, "fan_avg", "uniform"),
+    "lecun": nn.initializers.lecun_normal(),
+}
+
 
 class MLP(nn.Module):
     """GELU MLP; optional LayerNorm after every hidden activation; linear output."""
@@ -15,16 +23,18 @@ class MLP(nn.Module):
     out_dim: int
     layer_norm: bool = False
     zero_init_output: bool = False
+    weight_init: str = "glorot"
 
     @nn.compact
     def __call__(self, x):
+        kernel_init = INITIALIZERS[self.weight_init]
         for width in self.hidden_dims:
-            x = nn.Dense(width)(x)
+            x = nn.Dense(width, kernel_init=kernel_init)(x)
             x = nn.gelu(x)
             if self.layer_norm:
                 x = nn.LayerNorm()(x)
-        init = nn.initializers.zeros if self.zero_init_output else nn.initializers.lecun_normal()
-        return nn.Dense(self.out_dim, kernel_init=init)(x)
+        out_init = nn.initializers.zeros if self.zero_init_output else kernel_init
+        return nn.Dense(self.out_dim, kernel_init=out_init)(x)
 
 
 class CriticEnsemble(nn.Module):
@@ -32,6 +42,7 @@ class CriticEnsemble(nn.Module):
 
     hidden_dims: Sequence[int]
     num: int = 2
+    weight_init: str = "glorot"
 
     @nn.compact
     def __call__(self, obs, actions):
@@ -43,24 +54,28 @@ class CriticEnsemble(nn.Module):
             out_axes=0,
             axis_size=self.num,
         )
-        q = ensemble(hidden_dims=self.hidden_dims, out_dim=1, layer_norm=True)(jnp.concatenate([obs, actions], axis=-1))
+        net = ensemble(hidden_dims=self.hidden_dims, out_dim=1, layer_norm=True, weight_init=self.weight_init)
+        q = net(jnp.concatenate([obs, actions], axis=-1))
         return q[..., 0]
 
 
 class Refiner(nn.Module):
     """The residual displacement delta_phi(s, a_base) of the local transport map T_s(a) = a + delta.
 
-    The output layer starts at zero, so training starts from the identity map (the behaviour policy).
+    ``zero_init_output`` (fidec's option, ``Config.refiner_zero_init``) starts the output layer at zero, so
+    training starts from the identity map (the behaviour policy); the release initialises it like every layer.
     """
 
     hidden_dims: Sequence[int]
     action_dim: int
+    zero_init_output: bool = False
+    weight_init: str = "glorot"
 
     @nn.compact
     def __call__(self, obs, base_actions):
-        return MLP(self.hidden_dims, self.action_dim, zero_init_output=True)(
-            jnp.concatenate([obs, base_actions], axis=-1)
-        )
+        return MLP(
+            self.hidden_dims, self.action_dim, zero_init_output=self.zero_init_output, weight_init=self.weight_init
+        )(jnp.concatenate([obs, base_actions], axis=-1))
 
 
 class OneStepPolicy(nn.Module):
@@ -68,7 +83,10 @@ class OneStepPolicy(nn.Module):
 
     hidden_dims: Sequence[int]
     action_dim: int
+    weight_init: str = "glorot"
 
     @nn.compact
     def __call__(self, obs, noise):
-        return MLP(self.hidden_dims, self.action_dim)(jnp.concatenate([obs, noise], axis=-1))
+        return MLP(self.hidden_dims, self.action_dim, weight_init=self.weight_init)(
+            jnp.concatenate([obs, noise], axis=-1)
+        )

@@ -107,6 +107,8 @@ class Trainer:
         self.diag_batch = {k: jnp.asarray(v[diag_idx]) for k, v in self.task.val.items()}
         self.run_chunk = make_chunk_fn(self.agent, config.batch_size)
         self.diagnostics = jax.jit(jax.vmap(self.agent.diagnostics, in_axes=(0, None, 0)))
+        # validation-set loss terms at log time (the release's main.py logs total_loss on a val batch)
+        self.val_losses = jax.jit(jax.vmap(self.agent.loss_terms, in_axes=(0, None, 0)))
         self.states = init_states(self.agent, self.seeds)
         self.step = 0
         self.wall = 0.0
@@ -247,6 +249,8 @@ class Trainer:
         merged = {k: np.concatenate([ci[k] for ci in chunk_infos], axis=0) for k in chunk_infos[0]}
         keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(s), self.step))(jnp.array(self.seeds))
         diags = jax.device_get(self.diagnostics(self.states, self.diag_batch, keys))
+        val = jax.device_get(self.val_losses(self.states, self.diag_batch, keys))
+        diags.update({f"val_{k}": v for k, v in val.items() if not k.startswith("grad_norm")})
         out = []
         for i, seed in enumerate(self.seeds):
             rec = {

@@ -102,9 +102,12 @@ def test_bc_update_lowers_flow_loss_on_fixed_batch():
 
 
 def test_refinement_starts_at_identity_and_moves_after_one_update():
-    """delta starts at exactly zero (zero-initialised output), then receives gradient from the Q term."""
-    a, s = agent_and_state("fd")
+    """fidec's option: delta starts at exactly zero (zero-initialised output), then gets gradient from the Q term.
+    The release initialises the output layer like every other layer, so delta starts non-zero."""
     b = batch()
+    a, s = agent_and_state("fd", preset="paper+tiny")
+    assert float(jnp.abs(a.refine(s.params["refine"], b["observations"], b["actions"])).max()) > 0.0
+    a, s = agent_and_state("fd", refiner_zero_init=True)
     delta0 = a.refine(s.params["refine"], b["observations"], b["actions"])
     assert float(jnp.abs(delta0).max()) == 0.0
     s2, _ = jax.jit(a.update)(s, b)
@@ -133,13 +136,16 @@ def count_velocity_rows(agent_name, **kw):
     return sum(rows), a.config
 
 
-@pytest.mark.parametrize("locality", ["per-state", "per-action"])
-def test_fd_update_velocity_evaluations_are_not_duplicated(locality):
-    """One FD update: FM loss (B) + critic-target solve (K B) + base solve (K B) + Fisher. Per-state: the base
-    action is one of the N samples (N - 1 extra solves) + N score evaluations; per-action: N evaluations."""
-    rows, c = count_velocity_rows("fd", fisher_locality=locality)
+@pytest.mark.parametrize(
+    "locality,reuse", [("per-state", False), ("per-state", True), ("per-action", False)]
+)
+def test_fd_update_velocity_evaluations_are_not_duplicated(locality, reuse):
+    """One FD update: FM loss (B) + critic-target solve (K B) + base solve (K B) + Fisher. Per-state: N fresh
+    behaviour samples (the release: N solves) or, with fidec's reuse option, the base action is one of them
+    (N - 1 solves), + N score evaluations; per-action: N evaluations."""
+    rows, c = count_velocity_rows("fd", fisher_locality=locality, fisher_reuse_base=reuse)
     k, n = c.flow_steps, c.fisher_samples
-    fisher = (k * (n - 1) + n) if locality == "per-state" else n
+    fisher = (k * (n - int(reuse)) + n) if locality == "per-state" else n
     assert rows == B * (1 + 2 * k + fisher)
 
 

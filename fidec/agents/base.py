@@ -2,6 +2,10 @@
 
 An agent object holds only static things (config, networks, dimensions); everything that changes is in
 :class:`~fidec.agents.common.AgentState`, so updates can be jit-compiled, scanned and vmapped over seeds.
+
+One update is ``draw_noise`` (every random draw of the step, as a dict of arrays) then ``losses`` (a pure
+function of the parameters, the batch and that noise) differentiated once. The split lets the parity harness
+(``benchmarks/parity``) feed the authors' release and fidec the very same noise.
 """
 
 from __future__ import annotations
@@ -9,9 +13,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from fidec.agents.common import AgentState, Batch, apply_gradients, make_optimizer, polyak
+from fidec.agents.common import AgentState, Batch, apply_gradients, grad_norms, make_optimizer, polyak
 from fidec.config import Config
-from fidec.flows import VelocityField, euler_sample, flow_matching_loss
+from fidec.flows import VelocityField, euler_sample, flow_matching_loss, flow_matching_noise
 from fidec.networks import CriticEnsemble
 
 
@@ -22,14 +26,20 @@ class Agent:
         self.config = config
         self.obs_dim = obs_dim
         self.action_dim = action_dim
-        self.flow_net = VelocityField(config.hidden_dims, action_dim)
-        self.critic_net = CriticEnsemble(config.hidden_dims)
+        self.flow_net = VelocityField(config.hidden_dims, action_dim, weight_init=config.weight_init)
+        self.critic_net = CriticEnsemble(config.hidden_dims, weight_init=config.weight_init)
 
     # --- to be provided by subclasses
     def init_params(self, key) -> dict:
         raise NotImplementedError
 
-    def update(self, state: AgentState, batch: Batch) -> tuple[AgentState, dict]:
+    def draw_noise(self, key: jax.Array, batch: Batch) -> dict:
+        """Every random draw of one update, by name."""
+        raise NotImplementedError
+
+    def losses(self, params: dict, state: AgentState, batch: Batch, noise: dict) -> tuple[jax.Array, dict]:
+        """The total loss (differentiated with respect to ``params``) and its named terms. Forward-only work
+        (targets, base actions, the Fisher metric) reads ``state.params``, so it carries no gradient."""
         raise NotImplementedError
 
     def sample_actions(self, params: dict, obs: jax.Array, key: jax.Array) -> jax.Array:
@@ -53,10 +63,31 @@ class Agent:
             step=jnp.zeros((), jnp.int32),
         )
 
+    def update(self, state: AgentState, batch: Batch) -> tuple[AgentState, dict]:
+        """One gradient step on every network: noise, losses, gradients, clip + Adam, Polyak target."""
+        rng, key = jax.random.split(state.rng)
+        return self.update_with_noise(state, batch, self.draw_noise(key, batch), rng)
+
+    def update_with_noise(self, state: AgentState, batch: Batch, noise: dict, rng=None) -> tuple[AgentState, dict]:
+        grads, info = jax.grad(self.losses, has_aux=True)(state.params, state, batch, noise)
+        info.update(grad_norms(grads))
+        return self.apply_update(state, grads, state.rng if rng is None else rng), info
+
+    def loss_terms(self, state: AgentState, batch: Batch, key: jax.Array) -> dict:
+        """The named loss terms on ``batch`` without updating (validation losses, as the release's main.py)."""
+        return self.losses(state.params, state, batch, self.draw_noise(key, batch))[1]
+
     def apply_update(self, state: AgentState, grads: dict, rng: jax.Array) -> AgentState:
-        """Adam step on every network, Polyak step on the target critic (if any), new RNG, step + 1."""
+        """Clip + Adam on the parameters, Polyak step on the target critic (if any), new RNG, step + 1.
+
+        The target moves towards the critic as it was before this step's Adam update (``target_update =
+        'pre-update'``, the release and FQL: ``target_update`` reads ``self.network.params``) or after it
+        (``'post-update'``, fidec's option)."""
         params, opt_state = apply_gradients(self.tx, state, grads)
-        target = polyak(state.target_params, params["critic"], self.config.tau) if self.has_critic else None
+        target = None
+        if self.has_critic:
+            source = params if self.config.target_update == "post-update" else state.params
+            target = polyak(state.target_params, source["critic"], self.config.tau)
         return state.replace(params=params, target_params=target, opt_state=opt_state, rng=rng, step=state.step + 1)
 
     def _dummy(self):
@@ -81,8 +112,13 @@ class Agent:
         """a_beta(s, z): K Euler steps of the behaviour flow from ``noise``, clipped to [-1, 1]."""
         return euler_sample(self.velocity(flow_params), obs, noise, self.config.flow_steps)
 
-    def flow_loss(self, flow_params, batch: Batch, key) -> jax.Array:
-        return flow_matching_loss(self.velocity(flow_params), batch["observations"], batch["actions"], key)
+    def flow_noise(self, key, batch: Batch) -> dict:
+        return flow_matching_noise(key, batch["actions"])
+
+    def flow_loss(self, flow_params, batch: Batch, key=None, noise: dict | None = None) -> jax.Array:
+        return flow_matching_loss(
+            self.velocity(flow_params), batch["observations"], batch["actions"], key, noise=noise
+        )
 
     def act(self, params: dict, obs, key) -> jax.Array:
         """Actions for one observation (obs_dim,) or a batch (B, obs_dim)."""

@@ -24,18 +24,44 @@ class AgentState(struct.PyTreeNode):
     step: jax.Array
 
 
+def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
+    """Scale the gradient by ``min(1, max_norm / (||g|| + 1e-6))``: the release's formula
+    (``utils/flax_utils.py``, ``TrainState.apply_loss_fn``); ``max_norm <= 0`` leaves it unclipped."""
+
+    def update(grads, state, params=None):
+        if max_norm <= 0:
+            return grads, state
+        scale = jnp.minimum(1.0, max_norm / (optax.tree.norm(grads) + 1e-6))
+        return jax.tree_util.tree_map(lambda g: g * scale, grads), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def make_optimizer(config: Config, params: dict) -> optax.GradientTransformation:
-    """Adam(lr) after a global-norm clip, applied to each top-level network of ``params`` separately."""
+    """Adam(lr) after a global-norm gradient clip (``grad_clip``; 0 = none).
+
+    ``clip_scope='joint'`` (the release): one clip over the whole parameter tree, log alpha included;
+    ``'per-network'`` (fidec's option): each top-level network of ``params`` is clipped on its own norm.
+    """
 
     def one():
-        return optax.chain(optax.clip_by_global_norm(config.grad_clip), optax.adam(config.lr))
+        return optax.chain(clip_by_global_norm(config.grad_clip), optax.adam(config.lr))
 
+    if config.clip_scope == "joint":
+        return one()
     return optax.multi_transform({k: one() for k in params}, {k: k for k in params})
 
 
 def apply_gradients(tx: optax.GradientTransformation, state: AgentState, grads: dict) -> tuple[dict, Any]:
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     return optax.apply_updates(state.params, updates), opt_state
+
+
+def grad_norms(grads: dict) -> dict:
+    """Global gradient norm (before clipping) and one per top-level network, for the logs."""
+    out = {"grad_norm": optax.tree.norm(grads)}
+    out.update({f"grad_norm_{k}": optax.tree.norm(v) for k, v in grads.items()})
+    return out
 
 
 def td_target(rewards, masks, next_q, discount: float, agg: str) -> jax.Array:
@@ -59,8 +85,9 @@ def polyak(target, online, tau: float):
 
 
 def q_objective(q: jax.Array, normalize: bool) -> jax.Array:
-    """E[Q], optionally divided by stopgrad(mean |Q|) (Q normalisation)."""
+    """E[Q], optionally divided by stopgrad(max(mean |Q|, 1e-6)) (Q normalisation, as the release's
+    ``normalize_q_loss``)."""
     mean_q = jnp.mean(q)
     if normalize:
-        return mean_q / jax.lax.stop_gradient(jnp.mean(jnp.abs(q)) + 1e-8)
+        return mean_q / jax.lax.stop_gradient(jnp.maximum(jnp.mean(jnp.abs(q)), 1e-6))
     return mean_q

@@ -24,7 +24,7 @@ class FQLAgent(Agent):
 
     def __init__(self, config, obs_dim, action_dim):
         super().__init__(config, obs_dim, action_dim)
-        self.onestep_net = OneStepPolicy(config.hidden_dims, action_dim)
+        self.onestep_net = OneStepPolicy(config.hidden_dims, action_dim, weight_init=config.weight_init)
 
     def init_params(self, key):
         k_fc, k_one = jax.random.split(key)
@@ -36,13 +36,20 @@ class FQLAgent(Agent):
     def onestep(self, params, obs, noise):
         return self.onestep_net.apply({"params": params}, obs, noise)
 
-    def update(self, state, batch):
+    def draw_noise(self, key, batch):
+        k_next, k_z, k_fm = jax.random.split(key, 3)
+        shape = batch["actions"].shape
+        return {
+            "next": jax.random.normal(k_next, shape),  # the one-step policy's noise at s' (critic target)
+            "z": jax.random.normal(k_z, shape),  # the distillation's shared noise
+            "fm": self.flow_noise(k_fm, batch),
+        }
+
+    def losses(self, params, state, batch, noise):
         c = self.config
-        rng, k_next, k_z, k_fm = jax.random.split(state.rng, 4)
         p = state.params
         obs, next_obs = batch["observations"], batch["next_observations"]
-        shape = batch["actions"].shape
-        next_a = jnp.clip(self.onestep(p["onestep"], next_obs, jax.random.normal(k_next, shape)), -1.0, 1.0)
+        next_a = jnp.clip(self.onestep(p["onestep"], next_obs, noise["next"]), -1.0, 1.0)
         target = td_target(
             batch["rewards"],
             batch["masks"],
@@ -50,29 +57,25 @@ class FQLAgent(Agent):
             c.discount,
             c.q_agg,
         )
-        z = jax.random.normal(k_z, shape)
+        z = noise["z"]
         flow_a = self.base_actions(p["flow"], obs, z)  # distillation target, no gradient
 
-        def loss_fn(params):
-            q_data = self.critic(params["critic"], obs, batch["actions"])
-            c_loss = critic_loss(q_data, target)
-            mu = self.onestep(params["onestep"], obs, z)
-            distill = distillation_loss(mu, flow_a)
-            q_pi = jnp.mean(self.critic(jax.lax.stop_gradient(params["critic"]), obs, jnp.clip(mu, -1, 1)), 0)
-            a_loss = c.fql_alpha * distill - q_objective(q_pi, c.normalize_q)
-            f_loss = self.flow_loss(params["flow"], batch, k_fm)
-            return c_loss + a_loss + f_loss, {
-                "critic_loss": c_loss,
-                "actor_loss": a_loss,
-                "flow_loss": f_loss,
-                "distill_loss": distill,
-                "q_data": jnp.mean(q_data),
-                "q_policy": jnp.mean(q_pi),
-                "td_target": jnp.mean(target),
-            }
-
-        grads, info = jax.grad(loss_fn, has_aux=True)(p)
-        return self.apply_update(state, grads, rng), info
+        q_data = self.critic(params["critic"], obs, batch["actions"])
+        c_loss = critic_loss(q_data, target)
+        mu = self.onestep(params["onestep"], obs, z)
+        distill = distillation_loss(mu, flow_a)
+        q_pi = jnp.mean(self.critic(p["critic"], obs, jnp.clip(mu, -1, 1)), 0)
+        a_loss = c.fql_alpha * distill - q_objective(q_pi, c.normalize_q)
+        f_loss = self.flow_loss(params["flow"], batch, noise=noise["fm"])
+        return c_loss + a_loss + f_loss, {
+            "critic_loss": c_loss,
+            "actor_loss": a_loss,
+            "flow_loss": f_loss,
+            "distill_loss": distill,
+            "q_data": jnp.mean(q_data),
+            "q_policy": jnp.mean(q_pi),
+            "td_target": jnp.mean(target),
+        }
 
     def sample_actions(self, params, obs, key):
         noise = jax.random.normal(key, (obs.shape[0], self.action_dim))

@@ -20,7 +20,7 @@ from fidec.agents.common import (
     td_target,
 )
 from fidec.config import Config
-from fidec.metrics import METRICS, anisotropy, estimate_fisher
+from fidec.metrics import METRICS, anisotropy, estimate_fisher, fisher_noise
 from fidec.networks import Refiner
 
 
@@ -36,7 +36,9 @@ class RefinementAgent(Agent):
         super().__init__(config, obs_dim, action_dim)
         self.metric = METRICS[metric or config.metric]
         self.name = config.agent
-        self.refine_net = Refiner(config.hidden_dims, action_dim)
+        self.refine_net = Refiner(
+            config.hidden_dims, action_dim, zero_init_output=config.refiner_zero_init, weight_init=config.weight_init
+        )
 
     def init_params(self, key) -> dict:
         k_fc, k_ref = jax.random.split(key)
@@ -52,7 +54,20 @@ class RefinementAgent(Agent):
     def policy(self, params, obs, base):
         return jnp.clip(base + self.refine(params["refine"], obs, base), -1.0, 1.0)
 
-    def fisher(self, flow_params, obs, base, key):
+    def fisher_noise(self, key, batch_size: int) -> dict:
+        c = self.config
+        return fisher_noise(
+            key,
+            batch_size,
+            self.action_dim,
+            num_samples=c.fisher_samples,
+            t_max=c.fisher_t_max,
+            t_width=c.fisher_t_width,
+            locality=c.fisher_locality,
+            reuse_base=c.fisher_reuse_base,
+        )
+
+    def fisher(self, flow_params, obs, base, key=None, noise=None):
         c = self.config
         return estimate_fisher(
             self.velocity(flow_params),
@@ -66,6 +81,8 @@ class RefinementAgent(Agent):
             damping=c.fisher_damping,
             estimator=c.score_estimator,
             locality=c.fisher_locality,
+            reuse_base=c.fisher_reuse_base,
+            noise=self.fisher_noise(key, obs.shape[0]) if noise is None else noise,
         )
 
     def refinement_loss(self, refine_params, obs, base, q_fn, fisher_hat, alpha) -> tuple[jax.Array, dict]:
@@ -85,56 +102,65 @@ class RefinementAgent(Agent):
             "refine_norm": jnp.mean(jnp.linalg.norm(delta, axis=-1)),
         }
 
-    def update(self, state: AgentState, batch: Batch) -> tuple[AgentState, dict]:
+    def draw_noise(self, key, batch: Batch) -> dict:
+        k_next, k_base, k_fisher, k_fm = jax.random.split(key, 4)
+        shape = batch["actions"].shape
+        noise = {
+            "next": jax.random.normal(k_next, shape),  # base action at s' (critic target)
+            "base": jax.random.normal(k_base, shape),  # base action being refined at s
+            "fm": self.flow_noise(k_fm, batch),
+        }
+        if self.metric.needs_fisher:
+            noise["fisher"] = self.fisher_noise(k_fisher, shape[0])
+        return noise
+
+    def losses(self, params, state: AgentState, batch: Batch, noise: dict) -> tuple[jax.Array, dict]:
         c = self.config
-        rng, k_next, k_base, k_fisher, k_fm = jax.random.split(state.rng, 5)
         p = state.params
         obs, next_obs = batch["observations"], batch["next_observations"]
-        noise_shape = batch["actions"].shape
 
         # Forward-only work (no gradient): the critic's target, the base actions and the Fisher metric.
-        next_base = self.base_actions(p["flow"], next_obs, jax.random.normal(k_next, noise_shape))
+        next_base = self.base_actions(p["flow"], next_obs, noise["next"])
         next_q = self.critic(state.target_params, next_obs, self.policy(p, next_obs, next_base))
         target = td_target(batch["rewards"], batch["masks"], next_q, c.discount, c.q_agg)
-        base = self.base_actions(p["flow"], obs, jax.random.normal(k_base, noise_shape))
+        base = self.base_actions(p["flow"], obs, noise["base"])
         info = {}
         fisher_hat = None
         if self.metric.needs_fisher:
-            fisher_hat, fstats = self.fisher(p["flow"], obs, base, k_fisher)
+            fisher_hat, fstats = self.fisher(p["flow"], obs, base, noise=noise["fisher"])
             info.update(fstats)
         alpha = jnp.exp(p["log_alpha"])
 
-        def loss_fn(params):
-            q_data = self.critic(params["critic"], obs, batch["actions"])
-            c_loss = critic_loss(q_data, target)
-            frozen_critic = jax.lax.stop_gradient(params["critic"])
-            q_fn = lambda o, a: jnp.mean(self.critic(frozen_critic, o, a), axis=0)  # noqa: E731
-            a_loss, a_info = self.refinement_loss(params["refine"], obs, base, q_fn, fisher_hat, alpha)
-            f_loss = self.flow_loss(params["flow"], batch, k_fm)
-            l_loss = (
-                lagrange_loss(params["log_alpha"], a_info["divergence"], c.target_divergence)
-                if c.lagrangian
-                else jnp.zeros(())
-            )
-            total = c_loss + a_loss + f_loss + l_loss
-            return total, {
+        q_data = self.critic(params["critic"], obs, batch["actions"])
+        c_loss = critic_loss(q_data, target)
+        q_fn = lambda o, a: jnp.mean(self.critic(p["critic"], o, a), axis=0)  # noqa: E731  (no gradient)
+        a_loss, a_info = self.refinement_loss(params["refine"], obs, base, q_fn, fisher_hat, alpha)
+        f_loss = self.flow_loss(params["flow"], batch, noise=noise["fm"])
+        l_loss = (
+            lagrange_loss(params["log_alpha"], a_info["divergence"], c.target_divergence)
+            if c.lagrangian
+            else jnp.zeros(())
+        )
+        total = c_loss + a_loss + f_loss + l_loss
+        info.update(
+            {
                 "critic_loss": c_loss,
                 "actor_loss": a_loss,
                 "flow_loss": f_loss,
                 "alpha_loss": l_loss,
                 "q_data": jnp.mean(q_data),
                 "td_target": jnp.mean(target),
+                "alpha": alpha,
                 **a_info,
             }
-
-        grads, loss_info = jax.grad(loss_fn, has_aux=True)(p)
-        info.update(loss_info)
-        info["alpha"] = alpha
-        return self.apply_update(state, grads, rng), info
+        )
+        return total, info
 
     def sample_actions(self, params, obs, key):
         c = self.config
         batch = obs.shape[0]
+        if c.act_refine_steps > 0:
+            return self.iterative_actions(params, obs, key, c.act_refine_steps)
         if c.act_samples == 1:
             base = self.base_actions(params["flow"], obs, jax.random.normal(key, (batch, self.action_dim)))
             return self.policy(params, obs, base)
@@ -145,6 +171,20 @@ class RefinementAgent(Agent):
         q = jnp.mean(self.critic(params["critic"], obs_n, bases), axis=0)
         best = jnp.take_along_axis(bases, jnp.argmax(q, axis=1)[:, None, None], axis=1)[:, 0]
         return self.policy(params, obs, best)
+
+    def iterative_actions(self, params, obs, key, steps: int):
+        """The release's iterative-refinement acting (``sample_actions_iterative_refinement``): refine the base
+        action ``steps`` times in a row (a <- clip(a + delta(s, a))) and act with the candidate (the base action
+        included) that the critic's ensemble mean rates highest."""
+        a = self.base_actions(params["flow"], obs, jax.random.normal(key, (obs.shape[0], self.action_dim)))
+        candidates = [a]
+        for _ in range(steps):
+            a = self.policy(params, obs, a)
+            candidates.append(a)
+        cands = jnp.stack(candidates, axis=1)  # (batch, steps + 1, d)
+        obs_n = jnp.broadcast_to(obs[:, None], (obs.shape[0], steps + 1, obs.shape[-1]))
+        q = jnp.mean(self.critic(params["critic"], obs_n, cands), axis=0)
+        return jnp.take_along_axis(cands, jnp.argmax(q, axis=1)[:, None, None], axis=1)[:, 0]
 
     def diagnostics(self, state, batch, key):
         k_act, k_base, k_fisher = jax.random.split(key, 3)
