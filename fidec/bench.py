@@ -134,7 +134,8 @@ def velocity_rows(config) -> int:
         return b * (1 + k)
     rows = b * (1 + 2 * k)
     if config.agent == "fd":
-        rows += b * (k * (n - 1) + n) if config.fisher_locality == "per-state" else b * n
+        solves = n - int(config.fisher_reuse_base)  # the release draws N fresh samples; fidec's option reuses one
+        rows += b * (k * solves + n) if config.fisher_locality == "per-state" else b * n
     return rows
 
 
