@@ -253,6 +253,7 @@ DIAGNOSTICS = (
     ("divergence", "E[D] (own metric)"),
     ("divergence_fisher", "D Fisher"),
     ("divergence_isotropic", "D isotropic"),
+    ("sq_displacement", "E[δ²] (training)"),
     ("refine_norm", "‖δ‖"),
     ("q_gain", "Q(π) − Q(data)"),
     ("fisher_top_eig_share", "top-eigenvalue share of F̂"),
@@ -794,6 +795,9 @@ def write_report(
     for fam in family_order(r.family for r in runs):
         figures["curves"][fam] = plot_curves(runs, fam, out / f"curves_{fam}.png", colors).name
     title_md = render_markdown(runs, notes, tables, aggs, poi, agg_notes, figures, reps, poi_reps, title)
+    front = _frontier(runs, out, poi_reps)
+    if front:
+        title_md = title_md.rstrip("\n") + "\n\n" + "\n".join(front.pop("markdown")) + "\n"
     md = out / "report.md"
     atomic_write_text(md, title_md)
     write_json(
@@ -807,6 +811,7 @@ def write_report(
             "aggregates": aggs,
             "probability_of_improvement": poi,
             "what_differs": what_differs(runs),
+            "frontier": front or None,
             "notes": notes + agg_notes,
             "runs": [
                 {"run_dir": str(r.run_dir), "method": r.label, "env": r.env, "seed": r.seed, "score": r.score}
@@ -815,6 +820,22 @@ def write_report(
         },
     )
     return md
+
+
+def _frontier(runs, out: Path, reps: int) -> dict | None:
+    """The budget-frontier section (:mod:`fidec.frontier`) when a refinement variant ran at several ε."""
+    from fidec import frontier
+
+    points = frontier.frontier_points(runs)
+    if not frontier.has_frontier(points):
+        return None
+    tab = frontier.table(points)
+    comps = frontier.comparisons(points, reps)
+    curve_colors = _colors(method_order({p.curve for p in points}))
+    figs = {}
+    for i, env in enumerate(sorted(tab)):
+        figs[env] = frontier.plot(points, env, out / f"frontier_{i}_{task_family(env)}.png", curve_colors).name
+    return {"table": tab, "comparisons": comps, "figures": figs, "markdown": frontier.markdown(tab, comps, figs)}
 
 
 def cmd_report(args) -> int:

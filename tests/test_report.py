@@ -27,12 +27,13 @@ SECTIONS = (
 )
 
 
-def make_run(root, agent, env, seeds, curve, steps=40, finished=True, tag=None, train=None):
+def make_run(root, agent, env, seeds, curve, steps=40, finished=True, tag=None, train=None, overrides=None):
     """A run folder with eval records ``curve(seed) -> successes at STEPS`` (num_seeds = len(seeds)) and,
     with ``train``, training records ``train(seed, step) -> dict`` at steps 5, 10, ..., 40."""
     d = root / agent / env / (tag or "base") / f"seeds{seeds[0]}-{seeds[-1]}"
     d.mkdir(parents=True)
-    cfg = resolve({"agent": agent, "env": env, "preset": "tiny", "seed": seeds[0], "num_seeds": len(seeds)})
+    over = {"agent": agent, "env": env, "preset": "tiny", "seed": seeds[0], "num_seeds": len(seeds)}
+    cfg = resolve({**over, **(overrides or {})})
     write_json(
         d / "config.json",
         {
