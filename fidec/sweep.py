@@ -28,6 +28,8 @@ A *suite* is a TOML (or YAML) file, either one shipped in ``fidec/suites/`` (``s
 
     [agent_grid.fd]                   # a grid for one agent only
     fisher_locality = ["per-state", "per-action"]
+    # a value may be a table: its fields vary together (the key only names the axis), e.g.
+    # estimator = [{fisher_locality = "per-state"}, {fisher_locality = "per-action", score_estimator = "exact"}]
 
 Each job is one training process: ``OUT/<agent>/<env>/<variant>/seed<S>`` (or ``seeds<S>-<T>`` when
 ``seeds_per_process`` > 1), a normal run folder of :mod:`fidec.runs` plus ``sweep.json`` (which job it is)
@@ -253,8 +255,9 @@ def validate_suite(suite: Suite) -> None:
         for k, v in g.items():
             if not v:
                 raise FidecError(f"{where}: [{name}] {k} needs at least one value")
-            if k in JOB_FIELDS:
-                raise FidecError(f"{where}: [{name}] may not vary {k}")
+            varied = {kk for x in v if isinstance(x, dict) for kk in x} or {k}
+            if varied & JOB_FIELDS:
+                raise FidecError(f"{where}: [{name}] may not vary {', '.join(sorted(varied & JOB_FIELDS))}")
     needed = sorted({dataset_name_for_env(t) for t in suite.tasks})
     missing = [d for d in needed if d not in suite.datasets]
     if missing:
@@ -305,7 +308,9 @@ def variants(grid: dict[str, list]) -> list[tuple[str, dict]]:
     keys = list(grid)
     out = []
     for combo in itertools.product(*(grid[k] for k in keys)):
-        ov = dict(zip(keys, combo, strict=True))
+        ov: dict = {}
+        for k, v in zip(keys, combo, strict=True):
+            ov.update(v if isinstance(v, dict) else {k: v})  # a table's fields vary together
         out.append((",".join(f"{k}={_fmt_value(v)}" for k, v in ov.items()), ov))
     return out
 

@@ -66,6 +66,12 @@ def test_grid_helpers():
     assert variants({}) == [("base", {})]
     tags = [t for t, _ in variants({"target_divergence": [0.001, 0.01], "hidden_dims": [[64, 64]]})]
     assert tags == ["target_divergence=0.001,hidden_dims=64x64", "target_divergence=0.01,hidden_dims=64x64"]
+    # a table's fields vary together: two variants, not the four of a product
+    bundled = variants({"est": [{"fisher_locality": "per-state"}, {"fisher_locality": "per-action", "lr": 1e-3}]})
+    assert bundled == [
+        ("fisher_locality=per-state", {"fisher_locality": "per-state"}),
+        ("fisher_locality=per-action,lr=0.001", {"fisher_locality": "per-action", "lr": 1e-3}),
+    ]
     assert parse_seeds(["0-2", "5", "7,8"]) == [0, 1, 2, 5, 7, 8]
     assert parse_set(["steps=2e3", "hidden_dims=8,8", "lagrangian=false", "q_agg=min"]) == {
         "steps": 2000,
