@@ -299,15 +299,17 @@ def resolve(overrides: dict | None = None) -> Config:
 
 
 #: The built-in default job (`fidec quickstart`, the README's first command), chosen by measurement (README):
-#: FD with fidec's recipe (per-action Fisher with the exact score, method.md "Locality"; a third of the
-#: per-state cost) on a point-maze task whose goal flow BC never reaches from the navigate data, small
-#: networks for a 2-D state, and a budget that fits a 2-core CPU.
+#: FD with fidec's recipe (per-action Fisher, method.md "Locality"; a third of the per-state cost) and the
+#: velocity score proxy, i.e. fidec 0.1's defaults, which the README's quickstart figures measured, on a
+#: point-maze task whose goal flow BC never reaches from the navigate data, small networks for a 2-D
+#: state, and a budget that fits a 2-core CPU.
 QUICKSTART = {
     "dataset": "pointmaze-medium-navigate-v0",
     "dataset_episodes": 300,
     "overrides": {
         "env": "pointmaze-medium-navigate-singletask-task3-v0",
-        "preset": "fidec",  # fidec's recipe: per-action Fisher with the exact score (README, Presets)
+        "preset": "fidec",  # fidec's recipe (README, Presets): per-action Fisher, zero-init refiner, ...
+        "score_estimator": "velocity",  # ... with the score proxy: the configuration the README's figures measured
         "hidden_dims": (128, 128, 128),
         "steps": 40_000,
         "chunk_size": 500,
