@@ -150,6 +150,12 @@ class Trainer:
         if steps is not None:
             config.steps = steps
         t = cls(config, run_dir, task=task, progress=progress)
+        saved = json.loads(cfg_path.read_text()).get("dataset", {}).get("sha256")
+        if saved and t.task.info.get("sha256") not in (None, saved):  # your own .npz changed since the run began
+            raise FidecError(
+                f"{t.task.info.get('file')} changed since {run_dir} began (sha256 differs); restore that file or "
+                "start a new run"
+            )
         if checkpoint.exists(run_dir):
             t.states, meta = checkpoint.load(run_dir, t.states)
             t.step, t.wall = int(meta["step"]), float(meta["wall_time"])

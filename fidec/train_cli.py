@@ -105,10 +105,13 @@ def cmd_evaluate(args) -> int:
         if args.video:
             gif = save_gif(res.pop("frames"), Path(args.run_dir) / f"video_seed{seed}.gif")
             res["video"] = str(gif)
+        if trainer.task.normalize_return is not None:  # Minari datasets with reference scores
+            res["normalized_score"] = trainer.task.normalize_return(res["return"])
         results[seed] = res
         print(
             f"seed {seed}: success {res['success']:.3f} ± {res['success_std']:.3f} over {args.episodes} "
             f"episodes (return {res['return']:.1f}, length {res['episode_length']:.0f})"
+            + (f", normalised score {res['normalized_score']:.1f}" if "normalized_score" in res else "")
             + (f", video {res['video']}" if args.video else "")
         )
     if args.json:

@@ -31,7 +31,8 @@ def test_minari_dataset_trains_and_evaluates(agent, minari_root, tmp_path, capsy
     assert summary["per_seed"]["0"]["final_normalized_score"] == pytest.approx(evals[-1]["normalized_score"])
     capsys.readouterr()
     assert main(["evaluate", str(run), "--episodes", "1"]) == 0
-    assert "over 1 episodes" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "over 1 episodes" in out and "normalised score" in out
 
 
 @pytest.mark.parametrize("agent", ["fd", "bc"])
@@ -64,3 +65,19 @@ def test_npz_with_env_id_trains_and_acts_in_the_env_box(agent, tmp_path, capsys)
     assert np.all(np.abs(a) <= 1.0)
     torque = env.action(a)  # what Pendulum receives: the policy's [-1, 1] mapped onto [-2, 2]
     np.testing.assert_allclose(torque, 2.0 * a, atol=1e-5)
+
+
+def test_resume_refuses_an_npz_that_changed(tmp_path):
+    from fidec.config import resolve
+    from fidec.errors import FidecError
+    from fidec.train import Trainer
+
+    path = tmp_path / "p.npz"
+    rows = md.pendulum_rows(episodes=1)
+    np.savez(path, **rows)
+    run = tmp_path / "run"
+    Trainer.create(resolve({"env": f"npz:{path}", "env_id": "Pendulum-v1", "preset": "tiny"}), run, progress=False)
+    rows["rewards"][3] += 1.0
+    np.savez(path, **rows)
+    with pytest.raises(FidecError, match="changed since .* began"):
+        Trainer.resume(run, progress=False)
