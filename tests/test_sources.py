@@ -239,3 +239,19 @@ def test_data_verify_minari_and_npz(minari_root, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "OK (2 episodes, 100 transitions, observation dim 3, action dim 1)" in out
     assert "linear [low, high] -> [-1, 1]" in out
+    path = tmp_path / "p.npz"
+    rows = md.pendulum_rows(episodes=1)
+    np.savez(path, **rows)
+    assert main(["data", "verify", str(path), "--env-id", "Pendulum-v1"]) == 0
+    assert "OK (1 episodes, 199 transitions, observation dim 3, action dim 1)" in capsys.readouterr().out
+    rows["actions"][4, 0] = -2.5
+    np.savez(path, **rows)
+    assert main(["data", "verify", str(path), "--env-id", "Pendulum-v1"]) == 1
+    assert "action -2.5 at row 4, column 0 is outside" in capsys.readouterr().err
+
+
+def test_env_and_dataset_together_are_refused(tmp_path, capsys):
+    rc = main(["train", "--env", "cube-single-play-singletask-task1-v0", "--dataset", str(tmp_path / "d.npz")])
+    assert rc == 1 and "give the task once" in capsys.readouterr().err
+    rc = main(["train", "--dataset", "cube-single-play-v0", "--print-config"])
+    assert rc == 1 and "neither a .npz file nor a Minari id" in capsys.readouterr().err
