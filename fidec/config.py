@@ -40,7 +40,8 @@ class Config:
 
     # --- what to run
     agent: str = "fd"
-    env: str = "cube-single-play-singletask-task2-v0"
+    env: str = "cube-single-play-singletask-task2-v0"  # or minari:ID, or npz:PATH (fidec/data/sources)
+    env_id: str | None = None  # Gymnasium env to evaluate in: needed for npz data, overrides Minari's record
     preset: str = "paper"
     seed: int = 0
     num_seeds: int = 1  # seeds seed..seed+num_seeds-1 trained together in one process (vmap)
@@ -196,12 +197,56 @@ FAMILY_TABLE: dict[str, tuple[float, str, float, float]] = {
     "scene-play": (0.99, "mean", 0.001, 300.0),
     "puzzle-3x3-play": (0.99, "mean", 0.005, 1000.0),
     "puzzle-4x4-play": (0.99, "mean", 0.005, 1000.0),
+    # D4RL through Minari (minari:D4RL/antmaze/..., minari:D4RL/pen/...): method.md's D4RL rows; the release's
+    # scripts/fql_scope_registry.sh L132-146 (eps 0.001; adroit q_agg min).
+    "d4rl-antmaze": (0.99, "mean", 0.001, 10.0),
+    "d4rl-adroit": (0.99, "min", 0.001, 10_000.0),
 }
+
+#: FQL's alpha per D4RL dataset (FQL's README, "FQL on D4RL ..." commands); overrides the family row's.
+D4RL_FQL_ALPHA: dict[str, float] = {
+    "antmaze-large-play": 3.0,
+    "antmaze-large-diverse": 3.0,
+    "pen-human": 10_000.0,
+    "pen-cloned": 10_000.0,
+    "pen-expert": 3_000.0,
+    "door-human": 30_000.0,
+    "door-cloned": 30_000.0,
+    "door-expert": 30_000.0,
+    "hammer-human": 30_000.0,
+    "hammer-cloned": 10_000.0,
+    "hammer-expert": 30_000.0,
+    "relocate-human": 10_000.0,
+    "relocate-cloned": 30_000.0,
+    "relocate-expert": 30_000.0,
+}
+#: D4RL families: 500k gradient steps, one evaluation at the end (release: OFFLINE_STEPS=500000,
+#: PAPER_EVAL_STEPS="500000" in scripts/fql_scope_registry.sh L132-146). Applied by the paper preset.
+D4RL_STEPS = 500_000
+ADROIT_ENVS = ("pen", "door", "hammer", "relocate")
+
+
+def d4rl_dataset(env: str) -> tuple[str, str] | None:
+    """(family, dataset) of a Minari task named like D4RL's: 'minari:D4RL/antmaze/large-diverse-v1' ->
+    ('d4rl-antmaze', 'antmaze-large-diverse'); the environment part of the id decides (antmaze or an adroit
+    hand). None for every other name."""
+    m = re.fullmatch(r"(?:minari:)?(?:[^/:]+/)?([^/:]+)/([^/:]+?)(?:-v\d+)?", env)
+    if not m:
+        return None
+    env_part, name = m.groups()
+    if env_part == "antmaze":
+        return "d4rl-antmaze", f"antmaze-{name}"
+    if env_part in ADROIT_ENVS:
+        return "d4rl-adroit", f"{env_part}-{name}"
+    return None
 
 
 def task_family(env: str) -> str | None:
     """The method.md table row for an OGBench singletask name, e.g. 'cube-single-play-singletask-task2-v0'
     -> 'cube-single-play'; None for families the table does not list (e.g. point mazes)."""
+    d4rl = d4rl_dataset(env)
+    if d4rl is not None:
+        return d4rl[0]
     base = re.sub(r"-singletask(-task\d+)?-v\d+$", "", env)
     return base if base in FAMILY_TABLE else None
 
@@ -241,15 +286,20 @@ def _preset_values(preset: str, env: str, agent: str) -> dict:
     if fam is not None:
         discount, q_agg, eps, fql_alpha = FAMILY_TABLE[fam]
         vals.update(discount=discount, q_agg=q_agg, target_divergence=eps, fql_alpha=fql_alpha)
+    d4rl = d4rl_dataset(env)
+    if d4rl is not None:
+        vals["fql_alpha"] = D4RL_FQL_ALPHA.get(d4rl[1], vals["fql_alpha"])
+        vals.update(steps=D4RL_STEPS, eval_every=D4RL_STEPS)
     vals["family"] = fam
     if recipe == "paper":
         if agent in ("fql", "bc"):
             # FQL's release (seohongpark/fql, utils/flax_utils.py) has no gradient clipping; its README runs
             # OGBench without Q normalisation. Flow BC is trained as FQL trains its flow.
             vals.update(grad_clip=0.0)
-        else:
+        elif d4rl is None and not env.startswith(("minari:", "npz:")):
             # The release's OGBench state runs (scripts/ogbench_env_flags.sh, used by its paper-table scripts)
-            # pass --agent.normalize_q_loss=True for every family; its code default and grid scripts say False.
+            # pass --agent.normalize_q_loss=True for every family; its code default and its D4RL/grid scripts
+            # (scripts/run_fqlscope_offline_grid_2x4090.sh, NORMALIZE_Q=false) leave it off.
             vals.update(normalize_q=True)
     else:
         vals.update(FIDEC_CHOICES)
@@ -288,7 +338,9 @@ def resolve(overrides: dict | None = None) -> Config:
     if unknown:
         raise ConfigError(f"unknown config field(s): {', '.join(unknown)}; see 'fidec train --help'")
     preset = overrides.get("preset", Config.preset)
-    env = overrides.get("env", Config.env)
+    from fidec.data.sources import canonical_env
+
+    env = overrides["env"] = canonical_env(overrides.get("env", Config.env))
     values = _preset_values(preset, env, overrides.get("agent", Config.agent))
     values.update(overrides)
     if "hidden_dims" in values:

@@ -32,7 +32,18 @@ DIAG_BATCH = 256
 
 def versions() -> dict:
     out = {}
-    for pkg in ("fidec", "jax", "jaxlib", "flax", "optax", "ogbench", "mujoco", "numpy"):
+    for pkg in (
+        "fidec",
+        "jax",
+        "jaxlib",
+        "flax",
+        "optax",
+        "ogbench",
+        "mujoco",
+        "numpy",
+        "minari",
+        "gymnasium-robotics",
+    ):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -98,7 +109,7 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.progress = progress
-        self.task = task or load_task(config.env, config.dataset_dir)
+        self.task = task or load_task(config.env, config.dataset_dir, env_id=config.env_id)
         self.agent = make_agent(config, self.task.obs_dim, self.task.action_dim)
         self.seeds = config.seeds
         self.log = MetricsLog(self.run_dir)
@@ -141,6 +152,12 @@ class Trainer:
         if steps is not None:
             config.steps = steps
         t = cls(config, run_dir, task=task, progress=progress)
+        saved = json.loads(cfg_path.read_text()).get("dataset", {}).get("sha256")
+        if saved and t.task.info.get("sha256") not in (None, saved):  # your own .npz changed since the run began
+            raise FidecError(
+                f"{t.task.info.get('file')} changed since {run_dir} began (sha256 differs); restore that file or "
+                "start a new run"
+            )
         if checkpoint.exists(run_dir):
             t.states, meta = checkpoint.load(run_dir, t.states)
             t.step, t.wall = int(meta["step"]), float(meta["wall_time"])
@@ -163,6 +180,7 @@ class Trainer:
                     "name": self.task.dataset_name,
                     "dir": self.task.dataset_dir,
                     "transitions": int(len(self.task.train["observations"])),
+                    **self.task.info,  # Minari/npz: source, conventions applied, action rule, evaluation env
                 },
             },
         )
@@ -279,6 +297,8 @@ class Trainer:
                 seed=seed * 1_000_003 + self.step,
                 policy_fn=self._policy_fn,
             )
+            if self.task.normalize_return is not None:  # D4RL/Minari reference scores: normalised return x 100
+                res["normalized_score"] = self.task.normalize_return(res["return"])
             out.append(
                 {
                     "kind": "eval",
@@ -303,10 +323,22 @@ class Trainer:
             success_timing=success_timing(self.env),
             ogbench=versions()["ogbench"],
         )
+        for seed, rows in _final_evals(self.log.records("eval")).items():  # Minari/npz tasks: return-based scores
+            for k in ("return", "normalized_score") if self.task.source != "ogbench" else ():
+                if k in rows and str(seed) in summary["per_seed"]:
+                    summary["per_seed"][str(seed)][f"final_{k}"] = rows[k]
         write_json(self.run_dir / "summary.json", summary)
         if self.log.records("eval"):
             learning_curve(self.run_dir, self.run_dir / "learning_curve.png")
         return summary
+
+
+def _final_evals(evals: list[dict]) -> dict:
+    """Each seed's last eval record."""
+    out = {}
+    for r in sorted(evals, key=lambda r: r["step"]):
+        out[r["seed"]] = r
+    return out
 
 
 def format_summary(summary: dict) -> str:
@@ -318,6 +350,8 @@ def format_summary(summary: dict) -> str:
         lines.append(
             f"  seed {seed}: final success {s['final_success']:.2f}, best {s['best_success']:.2f}, "
             f"score (mean of last 3 evals) {s['score']:.2f}"
+            + (f", final return {s['final_return']:.1f}" if "final_return" in s else "")
+            + (f", normalised score {s['final_normalized_score']:.1f}" if "final_normalized_score" in s else "")
         )
     if summary.get("score_mean") is not None and len(summary["per_seed"]) > 1:
         lines.append(f"  mean score over seeds: {summary['score_mean']:.3f}")

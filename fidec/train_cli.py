@@ -52,7 +52,14 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
 
 def overrides_from_args(args: argparse.Namespace) -> dict:
     names = {f.name for f in dataclasses.fields(Config)}
-    return {k: v for k, v in vars(args).items() if k in names}
+    out = {k: v for k, v in vars(args).items() if k in names}
+    if getattr(args, "dataset", None):  # --dataset data.npz | minari:ID: another way to name the task
+        from fidec.data.sources import env_from_dataset
+
+        if "env" in out:
+            raise ConfigError("give the task once: --env NAME or --dataset (a .npz file or a Minari id), not both")
+        out["env"] = env_from_dataset(args.dataset)
+    return out
 
 
 def cmd_train(args) -> int:
@@ -71,7 +78,9 @@ def cmd_train(args) -> int:
         if args.print_config:
             print(config.to_json())
             return 0
-        run_dir = args.run_dir or f"runs/{config.agent}_{config.env}_seed{config.seed}"
+        from fidec.data.sources import run_label
+
+        run_dir = args.run_dir or f"runs/{config.agent}_{run_label(config.env)}_seed{config.seed}"
         trainer = Trainer.create(config, run_dir, progress=not args.no_progress)
     print(f"run folder: {trainer.run_dir}", file=sys.stderr)
     summary = trainer.run()
@@ -96,10 +105,13 @@ def cmd_evaluate(args) -> int:
         if args.video:
             gif = save_gif(res.pop("frames"), Path(args.run_dir) / f"video_seed{seed}.gif")
             res["video"] = str(gif)
+        if trainer.task.normalize_return is not None:  # Minari datasets with reference scores
+            res["normalized_score"] = trainer.task.normalize_return(res["return"])
         results[seed] = res
         print(
             f"seed {seed}: success {res['success']:.3f} ± {res['success_std']:.3f} over {args.episodes} "
             f"episodes (return {res['return']:.1f}, length {res['episode_length']:.0f})"
+            + (f", normalised score {res['normalized_score']:.1f}" if "normalized_score" in res else "")
             + (f", video {res['video']}" if args.video else "")
         )
     if args.json:
@@ -154,12 +166,18 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "train",
-        help="train an agent (fd, deflow, fql, bc) on an OGBench singletask task",
+        help="train an agent (fd, deflow, fql, bc) on an OGBench task, a Minari dataset or your own .npz",
         description="Train an agent. Every config field is a flag; see --print-config.",
     )
     p.add_argument("--run-dir", default=None, help="run folder (default runs/AGENT_ENV_seedS)")
     p.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR exactly where it stopped")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        metavar="DATA",
+        help="train on your own data: a .npz file (with --env-id) or a Minari id (minari:ID); instead of --env",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)

@@ -23,3 +23,21 @@ def tiny_dataset_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("ogbench-data")
     generate_dataset(TINY_DATASET, episodes=2, seed=0, workers=1, dataset_dir=d, progress=False)
     return d
+
+
+@pytest.fixture(scope="session")
+def minari_root(tmp_path_factory):
+    """A Minari root (MINARI_DATASETS_PATH) holding the tiny datasets of tests/minari_data.py."""
+    from . import minari_data
+
+    root = tmp_path_factory.mktemp("minari-datasets")
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    minari_data.pointmaze(minari_data.POINTMAZE)
+    minari_data.pointmaze(minari_data.ANTMAZE_NAMED)
+    minari_data.pendulum(minari_data.PENDULUM)
+    yield root
+    if old is None:
+        os.environ.pop("MINARI_DATASETS_PATH", None)
+    else:
+        os.environ["MINARI_DATASETS_PATH"] = old

@@ -1,7 +1,8 @@
-"""``fidec data generate | download | verify | list``: OGBench datasets, offline or official.
+"""``fidec data generate | download | verify | list``: OGBench datasets, offline or official; Minari datasets.
 
 All four use the dataset directory setting: ``--dataset-dir``, else ``$FIDEC_DATASET_DIR``, else
-``~/.ogbench/data`` (OGBench's own default), the same one ``fidec train`` reads.
+``~/.ogbench/data`` (OGBench's own default), the same one ``fidec train`` reads. Minari datasets
+(``minari:ID``) live in Minari's root, ``$MINARI_DATASETS_PATH`` else ``~/.minari/datasets``.
 """
 
 from __future__ import annotations
@@ -82,10 +83,10 @@ def register(sub) -> None:
 
     d = dsub.add_parser(
         "download",
-        help="OGBench's official download (needs network)",
-        description="Download DATASET from OGBench's server; without network, fail fast.",
+        help="OGBench's official download, or a Minari dataset's (minari:ID) (needs network)",
+        description="Download DATASET from OGBench's server, or minari:ID from Minari's; without network, fail fast.",
     )
-    d.add_argument("dataset", metavar="DATASET")
+    d.add_argument("dataset", metavar="DATASET", help="an OGBench dataset name or minari:ID")
     _add_dir(d)
     d.set_defaults(func=cmd_download)
 
@@ -95,7 +96,8 @@ def register(sub) -> None:
         description="Verify DATASET's train and -val files: schema, shapes, dtypes, episode boundaries, "
         "action range, finiteness and the checksum recorded at generation.",
     )
-    v.add_argument("dataset", metavar="DATASET", help="dataset or singletask env name")
+    v.add_argument("dataset", metavar="DATASET", help="dataset or singletask env name, minari:ID, or a .npz file")
+    v.add_argument("--env-id", default=None, help="Minari/.npz: the Gymnasium environment to check the data against")
     _add_dir(v)
     v.set_defaults(func=cmd_verify)
 
@@ -127,8 +129,18 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _is_minari(name: str) -> bool:
+    from fidec.data.sources import source_of
+
+    return source_of(name) == "minari"
+
+
 def cmd_download(args) -> int:
-    from fidec.data.download import download_dataset
+    from fidec.data.download import download_dataset, download_minari
+
+    if _is_minari(args.dataset):
+        print(download_minari(args.dataset))
+        return 0
 
     train, val = download_dataset(args.dataset, args.dataset_dir)
     print(f"{train}\n{val}")
@@ -140,11 +152,60 @@ def cmd_verify(args) -> int:
     from fidec.data.verify import format_stats, verify_dataset
     from fidec.paths import dataset_files
 
+    if args.dataset.endswith(".npz") or args.dataset.startswith("npz:") or _is_minari(args.dataset):
+        from fidec.data.sources import canonical_env, load_task
+
+        print(format_task(load_task(canonical_env(args.dataset), env_id=args.env_id)))
+        return 0
     spec = get_spec(args.dataset)
     for path in dataset_files(spec.name, args.dataset_dir):
         stats = verify_dataset(path)
         print(format_stats(stats))
     return 0
+
+
+def format_task(task) -> str:
+    """``fidec data verify`` for Minari/.npz data: it loaded and passed every check; what training will see."""
+    info = task.info
+    lines = [
+        f"{task.env_name}: OK ({info.get('episodes', '?')} episodes, {len(task.train['observations'])} transitions, "
+        f"observation dim {task.obs_dim}, action dim {task.action_dim})",
+        f"  evaluated in {info.get('eval_env')}; actions: {info['actions']['rule']}",
+        f"  conventions: {info['conventions']['name']} (reward shift {info['conventions']['reward_shift']:+g}); "
+        f"masks = 1 - terminations ({int((task.train['masks'] == 0).sum())} terminal transitions)",
+    ]
+    refs = info.get("ref_scores")
+    lines.append(f"  reference scores (min, max): {refs[0]:g}, {refs[1]:g}" if refs else "  no reference scores")
+    return "\n".join(lines)
+
+
+def _minari_rows(pattern: str | None) -> tuple[list[tuple], str]:
+    """Rows for the local Minari datasets (or a note why there are none) for ``fidec data list``."""
+    from fidec.data.sources import minari as msrc
+    from fidec.errors import ConfigError
+
+    try:
+        local = msrc.list_local()
+    except ConfigError as e:
+        return [], f"Minari datasets: not listed ({e})"
+    rows = []
+    for did, meta in local.items():
+        name = f"minari:{did}"
+        if pattern and pattern not in name:
+            continue
+        refs = "ref scores" if meta.get("ref_max_score") is not None else "no ref scores"
+        spec = meta.get("eval_env_spec") or meta.get("env_spec") or ""
+        env = spec.split('"id": "', 1)[1].split('"', 1)[0] if '"id": "' in str(spec) else "?"
+        rows.append(
+            (
+                name,
+                "present",
+                f"{meta.get('total_episodes')} ep",
+                f"{meta.get('total_steps')} steps",
+                f"env {env}, {refs}",
+            )
+        )
+    return rows, f"Minari root: {msrc.root()}"
 
 
 def _size(n: int) -> str:
@@ -181,12 +242,19 @@ def cmd_list(args) -> int:
         else:
             state, size = "absent", "-"
         rows.append((name, state, size, f"{spec.episodes}x{spec.episode_length}", spec.how()))
-    if not rows:
+    minari_rows, minari_note = _minari_rows(args.pattern)
+    if not rows and not minari_rows:
         raise DatasetError(f"no known dataset name contains {args.pattern!r}; run 'fidec data list'")
-    widths = [max(len(r[i]) for r in rows + [("DATASET", "STATE", "SIZE", "EPISODES", "HOW")]) for i in range(4)]
     out = sys.stdout
-    out.write(f"dataset directory: {directory}\n")
-    header = ("DATASET", "STATE", "SIZE", "EPISODES", "HOW")
-    for r in [header, *rows]:
-        out.write("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] + "\n")
+    if rows:
+        widths = [max(len(r[i]) for r in rows + [("DATASET", "STATE", "SIZE", "EPISODES", "HOW")]) for i in range(4)]
+        out.write(f"dataset directory: {directory}\n")
+        header = ("DATASET", "STATE", "SIZE", "EPISODES", "HOW")
+        for r in [header, *rows]:
+            out.write("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] + "\n")
+    out.write(f"{minari_note}\n")
+    if minari_rows:
+        widths = [max(len(r[i]) for r in minari_rows) for i in range(4)]
+        for r in minari_rows:
+            out.write("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] + "\n")
     return 0

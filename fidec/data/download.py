@@ -84,3 +84,49 @@ def download_dataset(name: str, dataset_dir=None, timeout: float = NETWORK_TIMEO
             p.with_name(p.name + ".tmp").unlink(missing_ok=True)
         raise DatasetError(f"download of {spec.name} failed ({' '.join(str(e).split())}); {remedy}") from None
     return train, val
+
+
+def minari_host() -> tuple[str, str, int]:
+    """(remote, host, port) of Minari's dataset server (``$MINARI_REMOTE``, else Minari's default)."""
+    import os
+
+    from minari.storage.remotes import DEFAULT_REMOTE
+
+    remote = os.environ.get("MINARI_REMOTE", DEFAULT_REMOTE)
+    scheme = remote.split("://", 1)[0]
+    host = {"hf": "huggingface.co", "gcp": "storage.googleapis.com"}.get(scheme, urllib.parse.urlparse(remote).hostname)
+    return remote, host or remote, 443
+
+
+def download_minari(name: str, timeout: float = NETWORK_TIMEOUT):
+    """Download the Minari dataset ``minari:ID`` into Minari's root with ``minari.download_dataset``.
+
+    Returns its local folder. Without network it fails within about ``timeout`` seconds with a one-line
+    ``DatasetError`` saying what to do instead; a failed download leaves no partial dataset behind.
+    """
+    import shutil
+
+    from fidec.data.sources import minari as msrc
+
+    minari = msrc.import_minari()
+    did = msrc.dataset_id(name)
+    folder = msrc.root() / did
+    if msrc.is_local(did):
+        return folder
+    remote, host, port = minari_host()
+    remedy = (
+        f"run 'fidec data download minari:{did}' where the network allows, or copy the folder {did}/ from a "
+        f"machine that has it into {msrc.root()} ($MINARI_DATASETS_PATH), or make your own with minari.DataCollector"
+    )
+    why = check_reachable(host, port, timeout)
+    if why is not None:
+        raise DatasetError(f"cannot reach {host} ({why}), Minari's server for {remote}; {remedy}")
+    existed = folder.exists()
+    try:
+        with _socket_timeout(timeout * 6):
+            minari.download_dataset(did)
+    except Exception as e:  # noqa: BLE001 - unknown id, network errors: one line
+        if not existed:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise DatasetError(f"download of minari:{did} failed ({' '.join(str(e).split())}); {remedy}") from None
+    return folder

@@ -1,0 +1,44 @@
+"""The one thing every data source returns: a :class:`Task` (transitions, environment factory, scoring)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Task:
+    """Train/val transitions (numpy float32: observations, actions, rewards, masks, next_observations), the
+    evaluation environment's factory, and how its returns are scored.
+
+    ``env_name`` is the task's name as given to ``--env`` (an OGBench singletask name, ``minari:ID`` or
+    ``npz:PATH``); ``make_env(**kwargs)`` builds the environment the agent is evaluated in, already taking
+    actions in [-1, 1] and giving flat observations; ``normalize_return`` maps an undiscounted episode return
+    to the dataset's normalised score x 100 (D4RL/Minari reference scores), or is None where there are none.
+    ``info`` records what was applied (conventions, action rule, spaces) for the run's config.json.
+    """
+
+    env_name: str
+    dataset_name: str
+    train: dict
+    val: dict
+    dataset_dir: str
+    env_factory: Callable | None = None
+    source: str = "ogbench"
+    normalize_return: Callable[[float], float] | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def obs_dim(self) -> int:
+        return int(self.train["observations"].shape[-1])
+
+    @property
+    def action_dim(self) -> int:
+        return int(self.train["actions"].shape[-1])
+
+    def make_env(self, **kwargs):
+        if self.env_factory is None:  # a Task built by hand for an OGBench name (tests, older callers)
+            import ogbench
+
+            return ogbench.make_env_and_datasets(self.env_name, env_only=True, **kwargs)
+        return self.env_factory(**kwargs)
