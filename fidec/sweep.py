@@ -343,8 +343,10 @@ def expand(
     tasks: list[str] | None = None,
     overrides: dict | None = None,
     dataset_dir: str | None = None,
+    variants_filter: list[str] | None = None,
 ) -> list[Job]:
-    """The suite's jobs (filtered by ``agents``/``tasks`` globs), each with its resolved configuration checked."""
+    """The suite's jobs (filtered by ``agents``, ``tasks`` and ``variants_filter`` globs on the variant tag),
+    each with its resolved configuration checked."""
     from fidec.config import resolve
 
     out = Path(out).resolve()
@@ -359,6 +361,8 @@ def expand(
             if tasks and not any(fnmatch.fnmatch(env, p) or p == env for p in tasks):
                 continue
             for tag, var in variants(grid):
+                if variants_filter and not any(fnmatch.fnmatch(tag, p) for p in variants_filter):
+                    continue
                 for group in seed_groups(seeds, suite.seeds_per_process):
                     ov = {**suite.config, **suite.agent_config.get(agent, {}), **var, **(overrides or {})}
                     ov.update(agent=agent, env=env, seed=group[0], num_seeds=len(group), dataset_dir=ds_dir)
@@ -370,7 +374,7 @@ def expand(
                     name = f"{agent}/{env}/{tag}/{sname}"
                     jobs.append(Job(name, agent, env, tag, group, ov, str(out / name)))
     if not jobs:
-        raise FidecError("no runs match the --agents/--tasks filters")
+        raise FidecError("no runs match the --agents/--tasks/--variants filters")
     return jobs
 
 
@@ -692,6 +696,7 @@ def run_sweep(
     seeds: list[int] | None = None,
     agents: list[str] | None = None,
     tasks: list[str] | None = None,
+    variants_filter: list[str] | None = None,
     overrides: dict | None = None,
     workers: int | None = None,
     ray_address: str | None = None,
@@ -709,7 +714,7 @@ def run_sweep(
     if backend not in BACKENDS:
         raise FidecError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     out = Path(out or Path("sweeps") / suite.name).resolve()
-    jobs = expand(suite, out, seeds, agents, tasks, overrides, dataset_dir)
+    jobs = expand(suite, out, seeds, agents, tasks, overrides, dataset_dir, variants_filter)
     for j in jobs:
         j.status, j.error = job_status(j)
     todo_status = {PENDING, INTERRUPTED} | ({FAILED} if retry_failed else set())
@@ -847,6 +852,7 @@ def cmd_sweep(args) -> int:
         seeds=parse_seeds(args.seeds),
         agents=args.agents,
         tasks=args.tasks,
+        variants_filter=args.variants,
         overrides=parse_set(args.set),
         workers=args.workers,
         ray_address=args.ray_address,
@@ -885,6 +891,13 @@ def register(sub) -> None:
     p.add_argument("--seeds", nargs="+", default=None, metavar="S", help="seeds instead of the suite's: 0 1 2 or 0-4")
     p.add_argument("--agents", nargs="+", default=None, metavar="A", help="only these agents")
     p.add_argument("--tasks", nargs="+", default=None, metavar="GLOB", help="only tasks matching these globs")
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        metavar="GLOB",
+        help="only variants whose tag matches (e.g. 'target_divergence=0.01,*'), to split a sweep into parts",
+    )
     p.add_argument("--set", action="append", default=None, metavar="KEY=VALUE", help="config override for all runs")
     p.add_argument("--workers", type=int, default=None, help="local processes at once (default cores // cpus_per_run)")
     p.add_argument("--cpus-per-run", type=float, default=None, help="CPUs per run (default: the suite's)")

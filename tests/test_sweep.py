@@ -97,6 +97,8 @@ def test_packaged_suites(tmp_path):
     cpu = load_suite("cpu")
     assert set(cpu.agents) == {"fd", "deflow", "fql", "bc"} and len(cpu.seeds) == 3
     assert all(j.overrides["preset"] == "cpu" for j in expand(cpu, tmp_path))
+    per_action = expand(cpu, tmp_path, variants_filter=["*per-action*"])  # a sweep split into parts by variant
+    assert per_action and all(j.overrides["fisher_locality"] == "per-action" for j in per_action)
     smoke = expand(load_suite("smoke"), tmp_path)
     assert [j.name for j in smoke][0] == f"fd/{TINY_ENV}/base/seeds0-1"
     assert smoke[0].overrides["dataset_dir"] == str((tmp_path / "data").resolve())
