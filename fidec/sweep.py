@@ -227,16 +227,17 @@ def check_suite_types(data: dict, where: str) -> None:
     cpus, gpus = data.get("cpus_per_run", 1), data.get("gpus_per_run", 0)
     need(_is_num(cpus) and cpus > 0, f"cpus_per_run must be a number > 0, got {cpus!r}")
     need(_is_num(gpus) and gpus >= 0, f"gpus_per_run must be a number >= 0, got {gpus!r}")
-    datasets = data.get("datasets", {})
+    datasets = data.get("datasets") or {}
     need(isinstance(datasets, dict), "[datasets] must be a table of dataset name = episodes")
     for k, v in datasets.items():
         need(_is_int(v) and v >= 0, f"[datasets] {k} must be an episode count >= 0 (0: OGBench's recipe), got {v!r}")
-    need(isinstance(data.get("config", {}), dict), "[config] must be a table of config fields")
+    need(isinstance(data.get("config") or {}, dict), "[config] must be a table of config fields")
     for key in ("agent_config", "grid", "agent_grid"):
-        need(isinstance(data.get(key, {}), dict), f"[{key}] must be a table")
-    for a, t in data.get("agent_config", {}).items():
+        need(isinstance(data.get(key) or {}, dict), f"[{key}] must be a table")
+    for a, t in (data.get("agent_config") or {}).items():
         need(isinstance(t, dict), f"[agent_config.{a}] must be a table of config fields")
-    grids = [("grid", data.get("grid", {}))] + [(f"agent_grid.{a}", g) for a, g in data.get("agent_grid", {}).items()]
+    grids = [("grid", data.get("grid") or {})]
+    grids += [(f"agent_grid.{a}", g) for a, g in (data.get("agent_grid") or {}).items()]
     for name, g in grids:
         need(isinstance(g, dict), f"[{name}] must be a table of field = [values]")
         for k, v in g.items():
