@@ -4,6 +4,8 @@ import fidec.api as fd
 
 cfg = fd.make_config(agent="fd", env="cube-single-play-singletask-task2-v0", preset="cpu", steps=20_000)
 policy = fd.train(cfg, run_dir="runs/my-fd")        # trains (or use fd.resume("runs/my-fd"))
+env = fd.make_env(cfg.env)                            # the task's OGBench environment
+observation, info = env.reset(seed=0)
 action = policy.act(observation)                      # numpy in, numpy out
 policy.save("my-fd.policy")                           # one portable file: config + parameters
 policy = fd.load("my-fd.policy")                      # or fd.load("runs/my-fd") for a run's checkpoint
@@ -28,6 +30,21 @@ from fidec.runs import atomic_write_bytes
 def make_config(**overrides) -> Config:
     """A validated Config: published defaults, then the preset (``paper`` by default), then ``overrides``."""
     return resolve(overrides)
+
+
+def make_env(task: str, **kwargs):
+    """The OGBench environment of a singletask task (e.g. ``cube-single-play-singletask-task2-v0``), as fidec
+    evaluates in it: ``ogbench.make_env_and_datasets(task, env_only=True)``. Plain ``gymnasium.make(task)``
+    does not know these names (OGBench registers ``cube-single-singletask-task2-v0``, without the dataset
+    type). ``kwargs`` go to the environment, e.g. ``render_mode="rgb_array"``."""
+    from fidec.cli import quiet_warnings
+    from fidec.data.loading import check_env
+
+    check_env(task)
+    quiet_warnings()
+    import ogbench
+
+    return ogbench.make_env_and_datasets(task, env_only=True, **kwargs)
 
 
 def create_agent(config: Config, obs_dim: int, action_dim: int, seed: int = 0) -> tuple[Agent, AgentState]:

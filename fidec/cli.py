@@ -21,6 +21,9 @@ COMMAND_MODULES = (
     "fidec.bench_cli",
 )
 
+#: Commands that import MuJoCo (through OGBench): checked for a broken MUJOCO_GL first.
+USES_MUJOCO = {"train", "evaluate", "quickstart", "data", "sweep", "bench-speed"}
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports errors in one line (what was wrong and where to look) and exits 2."""
@@ -55,13 +58,45 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
+def quiet_warnings() -> None:
+    """Silence the harmless warnings every environment creation prints: gymnasium's 'precision lowered by
+    casting to float32' (OGBench's observation spaces) and GLFW's 'no DISPLAY' on headless machines."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*precision lowered by casting.*")
+    warnings.filterwarnings("ignore", message=r".*DISPLAY.*")
+    warnings.filterwarnings("ignore", message=r".*GLFW.*")
+
+
+def check_mujoco_gl() -> None:
+    """With ``MUJOCO_GL`` set, ``import mujoco`` loads that GL backend and fails deep inside PyOpenGL when its
+    library is missing (e.g. osmesa without libosmesa6): say so in one line before any command imports it."""
+    backend = os.environ.get("MUJOCO_GL")
+    if not backend:
+        return
+    from fidec.errors import FidecError
+
+    try:
+        import mujoco  # noqa: F401
+    except Exception as e:  # noqa: BLE001 - whatever the GL loader raises
+        lib = {"osmesa": "libosmesa6", "egl": "libegl1"}.get(backend.lower(), "its library")
+        raise FidecError(
+            f"MuJoCo cannot load its MUJOCO_GL={backend} rendering backend ({type(e).__name__}: "
+            f"{' '.join(str(e).split())[:120]}); install {lib}, choose another backend, or unset MUJOCO_GL "
+            "(only --video needs it)"
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     from fidec.errors import FidecError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     enable_compilation_cache()
+    quiet_warnings()
     try:
+        if args.command in USES_MUJOCO and getattr(args, "data_command", None) != "list":
+            check_mujoco_gl()
         rc = args.func(args)
     except FidecError as e:
         sys.stderr.write(f"fidec {args.command}: error: {e}\n")

@@ -17,4 +17,8 @@ class ConfigError(FidecError):
 
 
 class NonFiniteLossError(FidecError):
-    """Training produced a NaN/inf; the message names the step and the loss term."""
+    """Training produced a NaN/inf in a loss term or in the state; the message names the step and where."""
+
+
+class RunFolderBusy(FidecError):
+    """Another process is writing the run folder (it holds the folder's lock)."""

@@ -9,9 +9,21 @@ DATASET_DIR_ENV = "FIDEC_DATASET_DIR"
 
 
 def dataset_dir(override: str | os.PathLike | None = None) -> Path:
-    """The dataset directory: ``override`` if given, else ``$FIDEC_DATASET_DIR``, else ``~/.ogbench/data``."""
+    """The dataset directory: ``override`` if given, else ``$FIDEC_DATASET_DIR``, else ``~/.ogbench/data``.
+
+    A path that exists but is not a directory is a one-line ``DatasetError`` naming where it came from.
+    """
     raw = override if override else os.environ.get(DATASET_DIR_ENV, OGBENCH_DEFAULT_DATASET_DIR)
-    return Path(raw).expanduser()
+    path = Path(raw).expanduser()
+    if path.exists() and not path.is_dir():
+        from fidec.errors import DatasetError
+
+        source = "--dataset-dir" if override else (f"${DATASET_DIR_ENV}" if os.environ.get(DATASET_DIR_ENV) else "")
+        raise DatasetError(
+            f"the dataset directory {path}{f' (from {source})' if source else ''} is a file, not a directory; "
+            "point it at a directory"
+        )
+    return path
 
 
 def dataset_files(name: str, directory: str | os.PathLike | None = None) -> tuple[Path, Path]:

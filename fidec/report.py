@@ -86,6 +86,11 @@ class Run:
         return paper_score(self.success)
 
 
+#: A bootstrap CI over fewer runs per task than this is degenerate (one run: the interval is the point).
+MIN_RUNS_FOR_CI = 2
+NO_CI = "(CI needs >= 2 runs per task)"
+
+
 def task_family(env: str) -> str:
     """'cube-single-play-singletask-task2-v0' -> 'cube-single-play' (any OGBench singletask name)."""
     return re.sub(r"-singletask(-task\d+)?-v\d+$", "", env)
@@ -348,12 +353,14 @@ def aggregates(mats: dict[str, np.ndarray], reps: int, seed: int = 0) -> dict[st
         points, cis = rly.get_interval_estimates(
             usable, fn, reps=reps, random_state=np.random.RandomState(seed), confidence_interval_size=0.95
         )
+    # With one run per task a stratified bootstrap resamples that one run every time: its "interval" is the
+    # point itself. Such a method gets no CI (None), and the report says CIs need several runs.
     return {
         m: {
             "iqm": float(points[m][0]),
-            "iqm_ci": [float(cis[m][0, 0]), float(cis[m][1, 0])],
+            "iqm_ci": [float(cis[m][0, 0]), float(cis[m][1, 0])] if usable[m].shape[0] >= MIN_RUNS_FOR_CI else None,
             "mean": float(points[m][1]),
-            "mean_ci": [float(cis[m][0, 1]), float(cis[m][1, 1])],
+            "mean_ci": [float(cis[m][0, 1]), float(cis[m][1, 1])] if usable[m].shape[0] >= MIN_RUNS_FOR_CI else None,
             "runs": int(usable[m].shape[0]),
             "tasks": int(usable[m].shape[1]),
         }
@@ -378,7 +385,11 @@ def probability_of_improvement(mats: dict[str, np.ndarray], reps: int, seed: int
         points, cis = rly.get_interval_estimates(
             {k: list(v) for k, v in pairs.items()}, fn, reps=reps, random_state=np.random.RandomState(seed)
         )
-    return {k: {"poi": float(points[k][0]), "ci": [float(cis[k][0, 0]), float(cis[k][1, 0])]} for k in pairs}
+    enough = {k: min(len(x), len(y)) >= MIN_RUNS_FOR_CI for k, (x, y) in pairs.items()}
+    return {
+        k: {"poi": float(points[k][0]), "ci": [float(cis[k][0, 0]), float(cis[k][1, 0])] if enough[k] else None}
+        for k in pairs
+    }
 
 
 # ---------------------------------------------------------------------------------------------- figures
@@ -398,8 +409,9 @@ def plot_aggregates(aggs: dict[str, dict], path: Path, colors: dict) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(9, 0.5 + 0.45 * len(methods)), squeeze=False)
     for ax, (key, title) in zip(axes[0], (("iqm", "IQM"), ("mean", "Mean")), strict=True):
         for i, m in enumerate(methods):
-            lo, hi = aggs[m][f"{key}_ci"]
-            ax.barh(i, 100 * (hi - lo), left=100 * lo, height=0.6, color=colors[m], alpha=0.75)
+            if aggs[m][f"{key}_ci"] is not None:
+                lo, hi = aggs[m][f"{key}_ci"]
+                ax.barh(i, 100 * (hi - lo), left=100 * lo, height=0.6, color=colors[m], alpha=0.75)
             ax.plot([100 * aggs[m][key]] * 2, [i - 0.3, i + 0.3], color="k", lw=1.5)
             ax.plot(100 * aggs[m][key], i, "ko", ms=3)
         ax.set_yticks(range(len(methods)), methods if ax is axes[0][0] else [""] * len(methods))
@@ -417,8 +429,9 @@ def plot_poi(poi: dict[str, dict], path: Path) -> Path:
     keys = list(poi)
     fig, ax = plt.subplots(figsize=(6, 0.6 + 0.45 * len(keys)))
     for i, k in enumerate(keys):
-        lo, hi = poi[k]["ci"]
-        ax.barh(i, hi - lo, left=lo, height=0.6, color="tab:blue", alpha=0.6)
+        if poi[k]["ci"] is not None:
+            lo, hi = poi[k]["ci"]
+            ax.barh(i, hi - lo, left=lo, height=0.6, color="tab:blue", alpha=0.6)
         ax.plot([poi[k]["poi"]] * 2, [i - 0.3, i + 0.3], color="k", lw=1.5)
         ax.plot(poi[k]["poi"], i, "ko", ms=4, clip_on=False)
     ax.axvline(0.5, color="grey", ls="--", lw=1)
@@ -466,6 +479,10 @@ def plot_curves(runs: list[Run], family: str, path: Path, colors: dict) -> Path:
 # ---------------------------------------------------------------------------------------------- markdown
 def _pct(x: float | None) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
+def _ci(ci: list | None, fmt) -> str:
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci is not None else NO_CI
 
 
 def _cell(d: dict | None, best: bool = False) -> str:
@@ -641,6 +658,12 @@ def render_markdown(runs, notes, tables, aggs, poi, agg_notes, figures, reps, po
         f"Over all runs and tasks (rliable: interquartile mean and mean, 95% stratified-bootstrap confidence "
         f"intervals, percentile method, {reps} bootstrap replicates, runs resampled within each task)."
     )
+    single = [m for m, a in aggs.items() if a["iqm_ci"] is None]
+    if single:
+        L.append(
+            f"- {', '.join(single)}: one run per task, so no confidence interval ({NO_CI}); a CI needs several "
+            "runs (seeds) per task: run more seeds (e.g. --num-seeds 3 or a sweep's seeds = [0, 1, 2])."
+        )
     for n in agg_notes:
         L.append(f"- {n}")
     L.append("")
@@ -648,8 +671,8 @@ def render_markdown(runs, notes, tables, aggs, poi, agg_notes, figures, reps, po
         rows = [
             [
                 m,
-                f"{_pct(a['iqm'])} [{_pct(a['iqm_ci'][0])}, {_pct(a['iqm_ci'][1])}]",
-                f"{_pct(a['mean'])} [{_pct(a['mean_ci'][0])}, {_pct(a['mean_ci'][1])}]",
+                f"{_pct(a['iqm'])} {_ci(a['iqm_ci'], _pct)}",
+                f"{_pct(a['mean'])} {_ci(a['mean_ci'], _pct)}",
                 str(a["runs"]),
                 str(a["tasks"]),
             ]
@@ -680,7 +703,7 @@ def render_markdown(runs, notes, tables, aggs, poi, agg_notes, figures, reps, po
         )
         L.append("")
         rows = [
-            [f"P({k.replace(' vs ', ' > ')})", f"{v['poi']:.2f}", f"[{v['ci'][0]:.2f}, {v['ci'][1]:.2f}]"]
+            [f"P({k.replace(' vs ', ' > ')})", f"{v['poi']:.2f}", _ci(v["ci"], lambda x: f"{x:.2f}")]
             for k, v in poi.items()
         ]
         L += _table(["comparison", "probability of improvement", "95% CI"], rows)

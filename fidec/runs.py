@@ -6,7 +6,8 @@ Layout of a run folder::
     metrics.jsonl      every record: {"kind": "train"|"eval", "step": ..., "seed": ..., ...}
     train.csv          train records (loss terms, alpha, Fisher statistics, updates/s, wall time)
     eval.csv           eval records (success rate, returns)
-    checkpoint.msgpack latest state (written atomically)
+    checkpoint.msgpack latest state (written atomically; never one with a NaN/inf)
+    .fidec.lock        held (flock) by the one process writing the folder
     summary.json       final/best success and the paper-protocol score per seed
     learning_curve.png
 """
@@ -18,15 +19,28 @@ import io
 import json
 import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
+
+TMP_SUFFIX = ".tmp"
+
+
+def _temp_name(path: Path) -> Path:
+    """A fresh temporary name beside ``path``: ``.{name}.{random}.tmp`` (what :func:`remove_stale_temporaries`
+    removes)."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}{TMP_SUFFIX}")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the complete new one."""
+    """Write ``data`` to ``path`` so that readers see either the old file or the complete new one.
+
+    The file gets the mode a plain ``open(path, 'w')`` would give (0666 less the umask), so results in a
+    shared folder stay readable by others where the umask allows it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = _temp_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the OS applies the umask
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -37,6 +51,80 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temporaries(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of atomic writes that a killed writer left in ``run_dir`` (e.g.
+    ``.checkpoint.msgpack.3f9a1c0b2d4e.tmp``, as large as a checkpoint). Only safe while holding the
+    folder's :class:`RunLock` (no other writer can be mid-write); returns what was removed."""
+    removed = []
+    for p in Path(run_dir).glob(f".*{TMP_SUFFIX}"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+LOCK_FILE = ".fidec.lock"
+
+
+class RunLock:
+    """One writer per run folder: an exclusive ``flock`` on ``{run_dir}/.fidec.lock``.
+
+    The operating system releases the lock when its holder exits, however it exits (SIGKILL included), so a
+    killed run never leaves its folder locked. A second writer (``fidec train``, ``train --resume``, a sweep
+    job) fails at once with a one-line :class:`~fidec.errors.RunFolderBusy`; readers (``fidec evaluate``,
+    ``api.load``) take no lock. The lock file holds the holder's pid, for the message only.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        from fidec.errors import FidecError, RunFolderBusy
+
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise FidecError(f"run folder {self.run_dir} is a file; choose another --run-dir")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            self._fd = fd
+            return self
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunFolderBusy(
+                f"run folder {self.run_dir} is being written by another fidec process (pid {holder}); wait for "
+                "it to finish or stop it, or choose another --run-dir ('fidec evaluate' may read it meanwhile)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __del__(self):
+        self.release()
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -52,6 +52,7 @@ import dataclasses
 import fnmatch
 import itertools
 import json
+import math
 import os
 import re
 import sys
@@ -193,6 +194,58 @@ def _parse(path: Path) -> dict:
     return data
 
 
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def check_suite_types(data: dict, where: str) -> None:
+    """Every suite key has the type and range the schema says (one-line ``FidecError`` otherwise), so that
+    nothing below meets a string where a number or a table belongs. Config values are checked later, when
+    each run's Config is resolved."""
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise FidecError(f"{where}: {what}")
+
+    for key in ("agents", "tasks"):
+        v = data.get(key)
+        need(
+            isinstance(v, list) and v and all(isinstance(x, str) for x in v),
+            f"'{key}' must be a non-empty list of names",
+        )
+    for key in ("name", "description", "dataset_dir"):
+        need(key not in data or isinstance(data[key], str), f"'{key}' must be a string, got {data.get(key)!r}")
+    seeds = data.get("seeds", [0])
+    need(
+        isinstance(seeds, list) and seeds and all(_is_int(s) and s >= 0 for s in seeds),
+        "'seeds' must be a non-empty list of non-negative integers",
+    )
+    spp = data.get("seeds_per_process", 1)
+    need(_is_int(spp) and spp >= 1, f"seeds_per_process must be an integer >= 1, got {spp!r}")
+    cpus, gpus = data.get("cpus_per_run", 1), data.get("gpus_per_run", 0)
+    need(_is_num(cpus) and cpus > 0, f"cpus_per_run must be a number > 0, got {cpus!r}")
+    need(_is_num(gpus) and gpus >= 0, f"gpus_per_run must be a number >= 0, got {gpus!r}")
+    datasets = data.get("datasets") or {}
+    need(isinstance(datasets, dict), "[datasets] must be a table of dataset name = episodes")
+    for k, v in datasets.items():
+        need(_is_int(v) and v >= 0, f"[datasets] {k} must be an episode count >= 0 (0: OGBench's recipe), got {v!r}")
+    need(isinstance(data.get("config") or {}, dict), "[config] must be a table of config fields")
+    for key in ("agent_config", "grid", "agent_grid"):
+        need(isinstance(data.get(key) or {}, dict), f"[{key}] must be a table")
+    for a, t in (data.get("agent_config") or {}).items():
+        need(isinstance(t, dict), f"[agent_config.{a}] must be a table of config fields")
+    grids = [("grid", data.get("grid") or {})]
+    grids += [(f"agent_grid.{a}", g) for a, g in (data.get("agent_grid") or {}).items()]
+    for name, g in grids:
+        need(isinstance(g, dict), f"[{name}] must be a table of field = [values]")
+        for k, v in g.items():
+            need(isinstance(v, list), f"[{name}] {k} must be a list of values, got {v!r}")
+
+
 def load_suite(name_or_path: str) -> Suite:
     """Read and validate a suite; every job's configuration is resolved, so errors come before any work."""
     path = find_suite(name_or_path)
@@ -201,13 +254,9 @@ def load_suite(name_or_path: str) -> Suite:
     unknown = sorted(set(data) - SUITE_KEYS)
     if unknown:
         raise FidecError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(SUITE_KEYS))}")
-    for key in ("agents", "tasks"):
-        if not isinstance(data.get(key), list) or not data[key]:
-            raise FidecError(f"{where}: '{key}' must be a non-empty list")
-    tasks = [t for pat in data["tasks"] for t in expand_braces(str(pat))]
+    check_suite_types(data, where)
+    tasks = [t for pat in data["tasks"] for t in expand_braces(pat)]
     seeds = data.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise FidecError(f"{where}: 'seeds' must be a non-empty list of non-negative integers")
     suite = Suite(
         name=str(data.get("name", path.stem)),
         source=str(path),
@@ -258,6 +307,13 @@ def validate_suite(suite: Suite) -> None:
             varied = {kk for x in v if isinstance(x, dict) for kk in x} or {k}
             if varied & JOB_FIELDS:
                 raise FidecError(f"{where}: [{name}] may not vary {', '.join(sorted(varied & JOB_FIELDS))}")
+    from fidec.data.loading import check_env
+
+    for t in suite.tasks:  # before [datasets]: a misspelled task is an unknown task, not a missing dataset
+        try:
+            check_env(t)
+        except ConfigError as e:
+            raise FidecError(f"{where}: {e}") from None
     needed = sorted({dataset_name_for_env(t) for t in suite.tasks})
     missing = [d for d in needed if d not in suite.datasets]
     if missing:
@@ -268,10 +324,6 @@ def validate_suite(suite: Suite) -> None:
     extra = sorted(set(suite.datasets) - set(needed))
     if extra:
         raise FidecError(f"{where}: [datasets] names dataset(s) no task uses: {', '.join(extra)}")
-    from fidec.data.loading import check_env
-
-    for t in suite.tasks:
-        check_env(t)
 
 
 # ---------------------------------------------------------------------------------------------- jobs
@@ -522,8 +574,11 @@ def run_local(payloads: list[dict], workers: int, on_result) -> None:
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    # a fresh process per job: no JAX state or memory carried over
+    from fidec.procs import die_with_parent
+
+    # a fresh process per job: no JAX state or memory carried over; none outlives this process
     kw = {"max_workers": workers, "mp_context": mp.get_context("spawn"), "max_tasks_per_child": 1}
+    kw.update(initializer=die_with_parent, initargs=(os.getpid(),))
     with cf.ProcessPoolExecutor(**kw) as pool:
         futures = {pool.submit(run_job, p): p for p in payloads}
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import json
 import math
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -25,9 +26,11 @@ from fidec.config import Config
 from fidec.data.loading import Task, load_task, sample_batch, to_device
 from fidec.errors import FidecError, NonFiniteLossError
 from fidec.evaluate import evaluate, make_policy_fn
-from fidec.runs import MetricsLog, summarize, write_json
+from fidec.runs import MetricsLog, RunLock, remove_stale_temporaries, summarize, write_json
 
 DIAG_BATCH = 256
+#: Warn when the measured rate says the rest of a run will take longer than this (seconds).
+SLOW_RUN_WARNING_S = 24 * 3600
 
 
 def versions() -> dict:
@@ -101,6 +104,26 @@ def first_nonfinite(infos: dict, start_step: int, seeds: list[int]) -> str | Non
     return f"loss term '{name}' became non-finite at step {start_step + t + 1} (seed {seeds[s]})"
 
 
+@jax.jit
+def finite_flags(states) -> jax.Array:
+    """(floating-point leaves, seeds) booleans: is every value of that leaf of that seed's state finite?"""
+    leaves = [x for x in jax.tree_util.tree_leaves(states) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.stack([jnp.isfinite(x).reshape(x.shape[0], -1).all(axis=1) for x in leaves])
+
+
+def format_duration(seconds: float) -> str:
+    """``3d 04h``, ``2h 05m``, ``4m 10s`` or ``12s``."""
+    s = int(round(seconds))
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    if d:
+        return f"{d}d {h:02d}h"
+    if h:
+        return f"{h}h {m:02d}m"
+    return f"{m}m {s:02d}s" if m else f"{s}s"
+
+
 class Trainer:
     """Owns one run folder. ``Trainer(config, run_dir).run()`` trains; ``Trainer.resume(run_dir)`` continues."""
 
@@ -123,6 +146,9 @@ class Trainer:
         self.states = init_states(self.agent, self.seeds)
         self.step = 0
         self.wall = 0.0
+        self.saved_step: int | None = None  # step of the checkpoint in the run folder, None without one
+        self.log_window: dict = {}  # loss terms since the last training record, (updates, seeds) each
+        self._lock: RunLock | None = None  # held while this Trainer may write the folder
         self._env = None
         self._policy_fn = None
 
@@ -130,43 +156,69 @@ class Trainer:
     @classmethod
     def create(cls, config: Config, run_dir, progress: bool = True, task: Task | None = None) -> Trainer:
         run_dir = Path(run_dir)
-        if checkpoint.exists(run_dir) or (run_dir / "metrics.jsonl").exists():
-            raise FidecError(
-                f"run folder {run_dir} already holds a run; continue it with 'fidec train --resume {run_dir}' "
-                "or choose another --run-dir"
-            )
-        t = cls(config, run_dir, task=task, progress=progress)
-        t._write_config()
+        config.validate()
+        lock = RunLock(run_dir).acquire()  # one writer per run folder, before anything is read or written
+        try:
+            if checkpoint.exists(run_dir) or (run_dir / "metrics.jsonl").exists():
+                raise FidecError(
+                    f"run folder {run_dir} already holds a run; continue it with 'fidec train --resume {run_dir}' "
+                    "or choose another --run-dir"
+                )
+            remove_stale_temporaries(run_dir)
+            t = cls(config, run_dir, task=task, progress=progress)
+            t._lock = lock
+            t._write_config()
+        except BaseException:
+            lock.release()
+            raise
         return t
 
     @classmethod
     def resume(
         cls, run_dir, steps: int | None = None, progress: bool = True, task: Task | None = None, read_only=False
     ):
-        """Load a run folder at its latest checkpoint. ``read_only`` (for evaluation/loading) changes no file."""
+        """Load a run folder at its latest checkpoint. ``read_only`` (for evaluation/loading) changes no file and
+        takes no lock; otherwise the folder's lock is held until :meth:`run` ends (or :meth:`close`)."""
         run_dir = Path(run_dir)
         cfg_path = run_dir / "config.json"
         if not cfg_path.exists():
             raise FidecError(f"{run_dir} is not a fidec run folder (no config.json); start one with 'fidec train'")
-        config = Config.from_dict(json.loads(cfg_path.read_text())["config"])
-        if steps is not None:
-            config.steps = steps
-        t = cls(config, run_dir, task=task, progress=progress)
-        saved = json.loads(cfg_path.read_text()).get("dataset", {}).get("sha256")
-        if saved and t.task.info.get("sha256") not in (None, saved):  # your own .npz changed since the run began
-            raise FidecError(
-                f"{t.task.info.get('file')} changed since {run_dir} began (sha256 differs); restore that file or "
-                "start a new run"
-            )
-        if checkpoint.exists(run_dir):
-            t.states, meta = checkpoint.load(run_dir, t.states)
-            t.step, t.wall = int(meta["step"]), float(meta["wall_time"])
-        if steps is not None and steps < t.step:
-            raise FidecError(f"--steps {steps} is below the run's current step {t.step}")
-        if not read_only:
-            t.log.truncate_after(t.step)  # records written after the checkpoint are redone
-            t._write_config()
+        lock = None if read_only else RunLock(run_dir).acquire()
+        try:
+            config = Config.from_dict(json.loads(cfg_path.read_text())["config"])
+            if steps is not None:
+                config.steps = steps
+                config.validate()
+            t = cls(config, run_dir, task=task, progress=progress)
+            t._lock = lock
+            saved = json.loads(cfg_path.read_text()).get("dataset", {}).get("sha256")
+            if saved and t.task.info.get("sha256") not in (None, saved):  # your own .npz changed since the run began
+                raise FidecError(
+                    f"{t.task.info.get('file')} changed since {run_dir} began (sha256 differs); restore that file or "
+                    "start a new run"
+                )
+            if checkpoint.exists(run_dir):
+                t.states, meta = checkpoint.load(run_dir, t.states)
+                t.step, t.wall = int(meta["step"]), float(meta["wall_time"])
+                t.saved_step = t.step
+                t.log_window = dict(meta.get("log_window") or {})
+            if steps is not None and steps < t.step:
+                raise FidecError(f"--steps {steps} is below the run's current step {t.step}")
+            if not read_only:
+                remove_stale_temporaries(run_dir)  # left by a killed writer; safe under the lock
+                t.log.truncate_after(t.step)  # records written after the checkpoint are redone
+                t._write_config()
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         return t
+
+    def close(self) -> None:
+        """Release the run folder's lock (``run`` does this when it ends)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _write_config(self):
         env = self.env
@@ -200,6 +252,12 @@ class Trainer:
         return nxt
 
     def run(self) -> dict:
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> dict:
         c = self.config
         from tqdm.auto import tqdm
 
@@ -209,11 +267,18 @@ class Trainer:
             disable=not self.progress,
             unit="upd",
             dynamic_ncols=True,
+            file=sys.stderr,
             desc=f"{c.agent} {c.env}",
+            # one rate (updates/s over the run so far, evaluations included) and the ETA it implies
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
         )
+        if self.step < c.steps:
+            bar.set_postfix_str(f"compiling and running the first {self._boundaries() - self.step} updates")
         compiled: set[int] = set()
         window_updates, window_time, latest_success = 0, 0.0, None
-        chunk_infos = []
+        chunk_infos = [self.log_window] if self.log_window else []
+        rate_from: tuple[int, float] | None = None  # (step, time) at the end of the first chunk
+        rate = 0.0
         while self.step < c.steps:
             n = self._boundaries() - self.step
             t0 = time.perf_counter()
@@ -224,17 +289,13 @@ class Trainer:
             if n in compiled:
                 window_updates, window_time = window_updates + n, window_time + dt
             compiled.add(n)
-            bad = first_nonfinite(infos, self.step, self.seeds)
+            bad = first_nonfinite(infos, self.step, self.seeds) or self._nonfinite_state(new_states, n)
             if bad:
                 bar.close()
-                raise NonFiniteLossError(
-                    f"{bad}; training stopped and the last good checkpoint (step "
-                    f"{self._checkpoint_step()}) in {self.run_dir} is intact; lower --lr or check the dataset"
-                )
+                raise NonFiniteLossError(f"{bad}; {self._nonfinite_advice()}")
             self.states = new_states
             self.step += n
             chunk_infos.append(infos)
-            bar.update(n)
 
             records = []
             if self.step % c.log_every == 0 or self.step == c.steps:
@@ -245,23 +306,78 @@ class Trainer:
                 evals = self._evaluate()
                 records += evals
                 latest_success = float(np.mean([r["success"] for r in evals]))
+                tqdm.write(
+                    f"step {self.step}: success "
+                    + ", ".join(f"{r['success']:.2f} (seed {r['seed']})" for r in evals)
+                    + f" over {c.eval_episodes} episodes",
+                    file=sys.stderr,
+                )
             if records:
                 self.log.append(records)
-                bar.set_postfix(
-                    {
-                        "upd/s": f"{records[0].get('updates_per_s') or 0:.1f}",
-                        "success": "-" if latest_success is None else f"{latest_success:.2f}",
-                    }
-                )
             if self.step % c.checkpoint_every == 0 or self.step == c.steps:
-                checkpoint.save(self.run_dir, self.states, {"step": self.step, "wall_time": self.wall})
+                # the loss terms since the last record travel with the checkpoint: a resumed run logs the
+                # same averages as an uninterrupted one
+                meta = {"step": self.step, "wall_time": self.wall}
+                if chunk_infos:
+                    meta["log_window"] = {k: np.concatenate([ci[k] for ci in chunk_infos]) for k in chunk_infos[0]}
+                checkpoint.save(self.run_dir, self.states, meta)
+                self.saved_step = self.step
+            now = time.perf_counter()
+            if rate_from is None:
+                rate_from = (self.step, now)
+                rate = n / dt  # compilation included: an overestimate of the time left
+                self._warn_if_slow(rate, c.steps - self.step, n, tqdm)
+            elif now > rate_from[1]:
+                rate = (self.step - rate_from[0]) / (now - rate_from[1])
+            post = f"{rate:.1f} upd/s, ETA {format_duration((c.steps - self.step) / rate)}" if rate > 0 else ""
+            if latest_success is not None:
+                post += f", success {latest_success:.2f}"
+            bar.set_postfix_str(post, refresh=False)
+            bar.update(n)
         bar.close()
         return self.finish()
 
-    def _checkpoint_step(self) -> int:
-        if not checkpoint.exists(self.run_dir):
-            return 0
-        return int(checkpoint.load(self.run_dir, self.states)[1]["step"])
+    def _nonfinite_state(self, states, n: int) -> str | None:
+        """A message naming the seed and the first state leaf that became NaN/inf in the last ``n`` updates.
+
+        A loss is computed from the parameters before its update, so a diverging last update of a chunk leaves
+        every loss term finite; checking the state itself catches it before anything is saved."""
+        flags = np.asarray(jax.device_get(finite_flags(states)))
+        if flags.all():
+            return None
+        seed_i = int(np.argwhere(~flags)[0][1])
+        bad = checkpoint.nonfinite_leaves(seed_slice(jax.device_get(states), seed_i))
+        return (
+            f"the parameters became non-finite during steps {self.step + 1}-{self.step + n} (seed "
+            f"{self.seeds[seed_i]}: {len(bad)} non-finite leaves, first {bad[0] if bad else '?'})"
+        )
+
+    def _nonfinite_advice(self) -> str:
+        lr = self.config.lr
+        if self.saved_step is None:
+            kept = f"training stopped before its first checkpoint, so {self.run_dir} holds no checkpoint"
+        else:
+            kept = (
+                f"training stopped; the last checkpoint (step {self.saved_step}) in {self.run_dir} holds only "
+                "finite values and is kept"
+            )
+        return (
+            f"{kept}. A resumed run keeps its learning rate, so start a new run with a lower one (this run used "
+            f"--lr {lr:g}; e.g. --lr {lr / 10:g} and another --run-dir), or check the data with 'fidec data verify "
+            f"{self.task.dataset_name}'"
+        )
+
+    def _warn_if_slow(self, rate: float, remaining: int, measured: int, tqdm) -> None:
+        if rate <= 0 or remaining / rate <= SLOW_RUN_WARNING_S:
+            return
+        device = jax.default_backend()
+        where = "this CPU" if device == "cpu" else f"this {device.upper()}"
+        tqdm.write(
+            f"warning: at {rate:.1f} updates/s (measured over the first {measured} updates, compilation included) "
+            f"the remaining {remaining} updates will take about {format_duration(remaining / rate)} on {where}; "
+            "for a shorter run pass --steps N or --preset cpu" + (", or train on a GPU" if device == "cpu" else ""),
+            file=sys.stderr,
+        )
 
     def _train_records(self, chunk_infos, ups) -> list[dict]:
         merged = {k: np.concatenate([ci[k] for ci in chunk_infos], axis=0) for k in chunk_infos[0]}

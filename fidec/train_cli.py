@@ -13,10 +13,13 @@ import sys
 import typing
 from pathlib import Path
 
-from fidec.config import AGENTS, PRESETS, Config, resolve
+from fidec.config import FIELDS, UNDOCUMENTED, Config, preset_fields, resolve
+from fidec.data.commands import _nonneg_int, _pos_int
 from fidec.errors import ConfigError
 
 SKIP_FIELDS = {"family"}
+#: fields some preset changes: their --help default is the dataclass default, before the preset applies.
+PRESET_FIELDS = preset_fields()
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
@@ -24,6 +27,22 @@ def _int_tuple(text: str) -> tuple[int, ...]:
         return tuple(int(x) for x in text.split(",") if x)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def flag_help(f: dataclasses.Field) -> str:
+    """``--help`` text of a config field: what it is, its allowed values and its default (from FIELDS)."""
+    rule = FIELDS.get(f.name, UNDOCUMENTED)
+    parts = [rule.help]
+    allowed = rule.allowed()
+    if allowed and not rule.choices:  # argparse lists choices itself
+        parts.append(f"allowed: {allowed}")
+    default = f.default if f.default is not dataclasses.MISSING else None
+    if isinstance(default, tuple):
+        default = ",".join(map(str, default))
+    if isinstance(default, bool):
+        default = "on" if default else "off"
+    parts.append(f"default {default}" + (" before the preset" if f.name in PRESET_FIELDS else ""))
+    return "; ".join(parts).replace("%", "%%")
 
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -42,11 +61,9 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
             kw["type"] = typ
         else:
             kw["type"] = str
-        if f.name == "agent":
-            kw["choices"] = AGENTS
-        if f.name == "preset":
-            kw["choices"] = PRESETS
-        kw["help"] = f"(default {f.default!r})" if f.default is not dataclasses.MISSING else None
+        if FIELDS.get(f.name, UNDOCUMENTED).choices:
+            kw["choices"] = FIELDS[f.name].choices
+        kw["help"] = flag_help(f)
         p.add_argument(flag, **kw)
 
 
@@ -75,6 +92,9 @@ def cmd_train(args) -> int:
         trainer = Trainer.resume(args.resume, steps=getattr(args, "steps", None), progress=not args.no_progress)
     else:
         config = resolve(overrides_from_args(args))
+        from fidec.data.loading import check_env
+
+        check_env(config.env)  # a misspelled task fails here, before any data is read
         if args.print_config:
             print(config.to_json())
             return 0
@@ -144,6 +164,7 @@ def cmd_quickstart(args) -> int:
             if trainer.step >= trainer.config.steps:
                 print(f"{run_dir} is complete; showing its summary (delete the folder to train again)", file=sys.stderr)
                 print(format_summary(trainer.finish()))
+                trainer.close()
                 continue
         else:
             trainer = Trainer.create(config, run_dir, progress=not args.no_progress)
@@ -156,7 +177,7 @@ def cmd_quickstart(args) -> int:
 def register(sub) -> None:
     q = sub.add_parser("quickstart", help="the built-in default job: FD on a small offline dataset, minutes on a CPU")
     q.add_argument("--out", default="runs/quickstart", help="parent folder of the run folders")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=_nonneg_int, default=0, help="random seed; x >= 0 (default 0)")
     q.add_argument(
         "--dataset-dir", default=None, help="dataset directory (default $FIDEC_DATASET_DIR or ~/.ogbench/data)"
     )
@@ -167,7 +188,11 @@ def register(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train an agent (fd, deflow, fql, bc) on an OGBench task, a Minari dataset or your own .npz",
-        description="Train an agent. Every config field is a flag; see --print-config.",
+        description=(
+            "Train an agent. Every config field is a flag. Flags override the preset, which overrides the "
+            "defaults shown here (fields marked 'before the preset' are set by some preset); --print-config "
+            "prints the resolved values."
+        ),
     )
     p.add_argument("--run-dir", default=None, help="run folder (default runs/AGENT_ENV_seedS)")
     p.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR exactly where it stopped")
@@ -184,7 +209,7 @@ def register(sub) -> None:
 
     e = sub.add_parser("evaluate", help="evaluate a run's latest checkpoint")
     e.add_argument("run_dir")
-    e.add_argument("--episodes", type=int, default=50)
+    e.add_argument("--episodes", type=_pos_int, default=50, help="episodes per seed; x >= 1 (default 50)")
     e.add_argument("--video", action="store_true", help="save a GIF of one episode (needs MUJOCO_GL=egl|osmesa)")
     e.add_argument("--json", action="store_true", help="also print the results as JSON")
     e.set_defaults(func=cmd_evaluate)

@@ -161,7 +161,7 @@ def test_existing_run_folder_is_not_overwritten(tiny_dataset_dir, tmp_path, caps
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        (["train", "--env", "no-such-env-singletask-v0"], "unknown env"),
+        (["train", "--env", "no-such-env-singletask-v0"], "unknown task"),
         (["train", "--env", "cube-single-play-v0"], "singletask"),
         (["train", "--agent", "sac"], "invalid choice"),
         (["train", "--no-such-flag", "1"], "unrecognized arguments"),

@@ -39,6 +39,7 @@ from fidec.data.recipes import KEY_DTYPES, SPLITS
 from fidec.errors import DatasetError, FidecError
 from fidec.paths import dataset_dir as resolve_dataset_dir
 from fidec.paths import dataset_files
+from fidec.procs import die_with_parent
 
 PROVENANCE_FORMAT = "fidec-dataset/1"
 STAGING = ".fidec-staging"
@@ -48,6 +49,31 @@ BACKENDS = ("local", "ray")
 def sidecar_path(npz_path: str | os.PathLike) -> Path:
     """The provenance sidecar of a dataset file: ``cube-single-play-v0.npz`` -> ``...npz.json``."""
     return Path(f"{npz_path}.json")
+
+
+def missing_remedy(name: str, directory: str | os.PathLike) -> str:
+    """The command that makes a missing file of dataset ``name`` in ``directory``, as a clause.
+
+    When the other split of the pair is there with a generation record, the command repeats its episode count
+    and seed: 'fidec data generate' then keeps that file and makes only the missing one (a plain command would
+    ask for OGBench's recipe count and refuse to touch the existing file)."""
+    from fidec.data.catalog import CATALOG
+
+    spec = CATALOG.get(name)
+    where = f" --dataset-dir {directory}"
+    if spec is not None and not spec.generatable:
+        return f"get it with 'fidec data download {name}{where}' ({spec.reason} for local generation)"
+    train, val = dataset_files(name, directory)
+    record = next((r for r in (read_json(sidecar_path(p)) for p in (train, val) if p.exists()) if r), None)
+    if record is not None and isinstance(record.get("episodes"), dict):
+        eps, seed = record["episodes"].get("train"), record.get("seed", 0)
+        return f"create it with 'fidec data generate {name} --episodes {eps} --seed {seed}{where}'"
+    if train.exists() or val.exists():
+        return (
+            f"the other file of the pair has no generation record (a download?): get both with 'fidec data download "
+            f"{name}{where}' or make both with 'fidec data generate {name} --force{where}'"
+        )
+    return f"create it with 'fidec data generate {name}{where}'"
 
 
 def default_chunk_episodes(spec: DatasetSpec) -> int:
@@ -94,9 +120,11 @@ def plan_chunks(name: str, split: str, episodes: int, chunk_episodes: int, seed:
 _PROGRESS_QUEUE = None
 
 
-def _init_worker(progress_queue) -> None:
+def _init_worker(progress_queue, parent_pid: int | None = None) -> None:
     global _PROGRESS_QUEUE
     _PROGRESS_QUEUE = progress_queue
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     from fidec.data.recipes import quiet_imports
 
     quiet_imports()
@@ -299,7 +327,10 @@ def generate(
     n_episodes = {"train": n_train, "val": val_episodes_for(n_train)}
 
     directory = resolve_dataset_dir(dataset_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DatasetError(f"cannot create the dataset directory {directory}: {e.strerror or e}") from None
     train_path, val_path = dataset_files(spec.name, directory)
     paths = {"train": train_path, "val": val_path}
     request = _request(spec, seed, n_episodes, chunk_episodes)
@@ -427,7 +458,7 @@ def _run_local(spec, pending: list[Chunk], stage: Path, n_workers: int, progress
             bar.set_postfix_str(f"{steps / (time.perf_counter() - t0):,.0f} transitions/s", refresh=False)
 
     ex = cf.ProcessPoolExecutor(
-        max_workers=n_workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,)
+        max_workers=n_workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue, os.getpid())
     )
     try:
         futures = [ex.submit(run_chunk, c, str(stage)) for c in pending]

@@ -22,7 +22,6 @@ in what order, or whether the run was resumed.
 
 from __future__ import annotations
 
-import warnings
 import zlib
 from collections import defaultdict
 
@@ -43,9 +42,11 @@ SPLITS = ("train", "val")
 
 
 def quiet_imports() -> None:
-    """Silence the harmless GLFW 'no DISPLAY' warning MuJoCo's viewer import emits on headless machines."""
-    warnings.filterwarnings("ignore", message=r".*DISPLAY.*")
-    warnings.filterwarnings("ignore", message=r".*precision lowered by casting.*")
+    """Silence the harmless GLFW 'no DISPLAY' warning MuJoCo's viewer import emits on headless machines (and
+    gymnasium's precision warnings): :func:`fidec.cli.quiet_warnings`, also in worker processes."""
+    from fidec.cli import quiet_warnings
+
+    quiet_warnings()
 
 
 def episode_seed(seed: int, dataset: str, split: str, index: int) -> np.random.SeedSequence:

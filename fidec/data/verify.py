@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fidec.data.catalog import CATALOG, DatasetSpec, task_env_names, val_episodes_for
-from fidec.data.generate import sidecar_path
+from fidec.data.generate import missing_remedy, sidecar_path
 from fidec.data.npzio import atomic_write_json, read_json, sha256_file
 from fidec.errors import DatasetError
 
@@ -108,12 +108,16 @@ def _verify(path: Path, *, checksum: bool, task_stats: bool) -> dict:
     name, split = dataset_name_of(path)
     spec = CATALOG.get(name)
     if not path.exists():
-        how = f"'fidec data generate {name}'" if spec is None or spec.generatable else f"'fidec data download {name}'"
-        _fail(f"{path} does not exist; create it with {how}")
+        _fail(f"{path} does not exist; {missing_remedy(name, path.parent)}")
     size = path.stat().st_size
     record = read_json(sidecar_path(path))
 
-    # Readable npz, and every member decompresses.
+    # Readable npz, and every member decompresses. A file that is not a zip archive at all (a text file
+    # renamed .npz, a pickle) is named as such before numpy's loader can suggest loading it unsafely.
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        _fail(f"not an .npz archive: it does not start with the zip signature (first bytes {magic!r})")
     try:
         z = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
@@ -251,6 +255,8 @@ def _stamp_key(path: Path) -> dict:
     return {
         "size": st.st_size,
         "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+        "inode": [st.st_dev, st.st_ino],
         "sha256": record.get("sha256") if record else None,
         "verifier": VERIFIER_VERSION,
     }
@@ -259,8 +265,15 @@ def _stamp_key(path: Path) -> dict:
 def ensure_verified(path: str | os.PathLike) -> dict:
     """Verify ``path`` once; later calls return the cached statistics while the file is unchanged.
 
-    The cache (``{file}.verified.json``) is keyed by size, modification time and the recorded sha256, so
-    any change to the file or its generation record triggers a full check again.
+    The cache (``{file}.verified.json``) is keyed by the file's size, modification time, *change* time
+    (``st_ctime``), device and inode, and by the sha256 of its generation record. Hashing the whole file at
+    every use would be the only airtight key, but costs a full read of a file that can hold gigabytes; the
+    change time is the cheap key that stays safe: the kernel sets it to the current time on every write,
+    truncate, rename-over or ``utime`` call, and no unprivileged call can set it back, so corruption that
+    restores the size and the modification time (``touch -r``, ``os.utime``) still changes the key and the
+    file is verified again (checksum included). What no key short of a full hash sees is damage below the
+    filesystem (bad disk blocks); then OGBench's loader fails, and :func:`fidec.data.loading.load_task`
+    reports that as a one-line error too.
     """
     path = Path(path).expanduser()
     if not path.exists():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
+import zlib
 from functools import partial
 
 import numpy as np
@@ -15,18 +17,33 @@ from fidec.paths import dataset_dir, dataset_files
 TRANSITION_KEYS = ("observations", "actions", "rewards", "masks", "next_observations")
 
 
+def _unknown_task(env: str, hint: str = "") -> ConfigError:
+    """'unknown task X; did you mean A, B?' with the closest OGBench singletask names (one short line)."""
+    import difflib
+
+    close = difflib.get_close_matches(str(env), singletask_names(), n=3, cutoff=0.75)
+    near = f"; did you mean {', '.join(close)}?" if close else ""
+    return ConfigError(
+        f"unknown task {env!r}{hint}{near} (tasks look like cube-single-play-singletask-task2-v0, "
+        "minari:DATASET_ID or npz:PATH; datasets: 'fidec data list')"
+    )
+
+
+def singletask_names() -> list[str]:
+    """Every OGBench singletask task name fidec's catalogue knows (task1..task5 of each dataset)."""
+    from fidec.data.catalog import CATALOG, task_env_names
+
+    return [t for spec in CATALOG.values() for t in task_env_names(spec)]
+
+
 def split_env_name(env: str) -> tuple[str, str]:
     """(gymnasium env id, dataset name) of an OGBench singletask name, as OGBench's loader splits it.
 
     'cube-single-play-singletask-task2-v0' -> ('cube-single-singletask-task2-v0', 'cube-single-play-v0').
     """
     parts = env.split("-")
-    if "singletask" not in parts or not re.fullmatch(r"v\d+", parts[-1]):
-        raise ConfigError(
-            f"unknown env {env!r}: expected an OGBench singletask name such as "
-            "'cube-single-play-singletask-task2-v0', 'minari:DATASET_ID' or 'npz:PATH' "
-            "(see 'fidec data list' for datasets)"
-        )
+    if "singletask" not in parts or not re.fullmatch(r"v\d+", parts[-1]) or parts.index("singletask") < 2:
+        raise _unknown_task(env, ": not a singletask name")
     from fidec.data.catalog import dataset_name_for_env
 
     pos = parts.index("singletask")
@@ -40,11 +57,7 @@ def check_env(env: str) -> tuple[str, str]:
 
     env_id, dataset = split_env_name(env)
     if env_id not in gymnasium.registry:
-        known = sorted(k for k in gymnasium.registry if "singletask" in k and re.search(r"task\d", k))
-        families = sorted({re.sub(r"-singletask.*", "", k) for k in known})
-        raise ConfigError(
-            f"unknown env {env!r}: OGBench has no environment {env_id!r}; families: {', '.join(families)}"
-        )
+        raise _unknown_task(env)
     return env_id, dataset
 
 
@@ -61,17 +74,22 @@ def load_task(env: str, directory: str | os.PathLike | None = None, verify: bool
     train_path, val_path = dataset_files(dataset, d)
     for p in (train_path, val_path):
         if not p.exists():
-            raise DatasetError(
-                f"dataset file {p} is missing; create it with "
-                f"'fidec data generate {dataset} --dataset-dir {d}' "
-                f"(or 'fidec data download {dataset}' where the network allows)"
-            )
+            from fidec.data.generate import missing_remedy
+
+            raise DatasetError(f"dataset file {p} is missing; {missing_remedy(dataset, d)}")
     if verify:
         from fidec.data.verify import ensure_verified
 
         ensure_verified(train_path)
         ensure_verified(val_path)
-    _, train, val = ogbench.make_env_and_datasets(env, dataset_dir=str(d), compact_dataset=False)
+    try:
+        _, train, val = ogbench.make_env_and_datasets(env, dataset_dir=str(d), compact_dataset=False)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        # damage that the verification cache cannot see (e.g. bad disk blocks): one line, not a traceback
+        raise DatasetError(
+            f"OGBench's loader cannot read {dataset} in {d} ({' '.join(f'{type(e).__name__}: {e}'.split())[:200]}); "
+            f"check it with 'fidec data verify {dataset} --dataset-dir {d}' and regenerate it if it fails"
+        ) from None
     keep = lambda ds: {k: np.asarray(ds[k], np.float32) for k in TRANSITION_KEYS}  # noqa: E731
     factory = partial(ogbench.make_env_and_datasets, env, env_only=True)
     return Task(env, dataset, keep(train), keep(val), str(d), env_factory=factory, source="ogbench")
