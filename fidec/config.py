@@ -455,7 +455,8 @@ def preset_fields() -> set[str]:
     """The fields some preset (for some task family) sets."""
     out: set[str] = set()
     for preset in PRESETS:
-        out |= set(_preset_values(preset, "cube-single-play-singletask-task1-v0")) - {"family"}
+        for agent in AGENTS:
+            out |= set(_preset_values(preset, "cube-single-play-singletask-task1-v0", agent)) - {"family"}
     return out
 
 

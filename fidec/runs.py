@@ -108,6 +108,15 @@ class RunLock:
         self._fd = fd
         return self
 
+    def remove_if_alone(self) -> None:
+        """Remove the lock file and the run folder if nothing else is in it (a run that never started)."""
+        try:
+            if {c.name for c in self.run_dir.iterdir()} <= {LOCK_FILE}:
+                self.path.unlink(missing_ok=True)
+                self.run_dir.rmdir()
+        except OSError:
+            pass
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the flock

@@ -157,6 +157,7 @@ class Trainer:
     def create(cls, config: Config, run_dir, progress: bool = True, task: Task | None = None) -> Trainer:
         run_dir = Path(run_dir)
         config.validate()
+        created = not run_dir.exists()
         lock = RunLock(run_dir).acquire()  # one writer per run folder, before anything is read or written
         try:
             if checkpoint.exists(run_dir) or (run_dir / "metrics.jsonl").exists():
@@ -170,6 +171,8 @@ class Trainer:
             t._write_config()
         except BaseException:
             lock.release()
+            if created:  # bad input (e.g. a dataset that fails validation) leaves no run folder behind
+                lock.remove_if_alone()
             raise
         return t
 

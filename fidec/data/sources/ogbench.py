@@ -24,8 +24,7 @@ def _unknown_task(env: str, hint: str = "") -> ConfigError:
     close = difflib.get_close_matches(str(env), singletask_names(), n=3, cutoff=0.75)
     near = f"; did you mean {', '.join(close)}?" if close else ""
     return ConfigError(
-        f"unknown task {env!r}{hint}{near} (tasks look like cube-single-play-singletask-task2-v0, "
-        "minari:DATASET_ID or npz:PATH; datasets: 'fidec data list')"
+        f"unknown task {env!r}{hint}{near} (OGBench singletask names, minari:ID or npz:PATH; 'fidec data list')"
     )
 
 
