@@ -71,6 +71,10 @@ class Config:
     eval_episodes: int = 50
     checkpoint_every: int = 100_000
     dataset_dir: str | None = None
+    eval_mode: str = "vectorised"  # 'vectorised' (all episodes and seeds in lockstep) or 'sequential'
+    eval_envs: int = 20  # vectorised: most environments alive at once (a MuJoCo cube env takes ~170 MB)
+    eval_workers: int = 0  # vectorised: worker processes stepping the environments (0: this process)
+    logger: str = "none"  # extra sinks beside metrics.jsonl/csv: 'tensorboard', 'wandb' or both, comma-separated
 
     # informational, filled by resolution
     family: str | None = field(default=None, metadata={"derived": True})
@@ -134,6 +138,13 @@ class Config:
         ):
             if getattr(self, name) < 1:
                 bad(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.eval_mode not in ("vectorised", "sequential"):
+            bad(f"eval_mode must be 'vectorised' or 'sequential', not {self.eval_mode!r}")
+        from fidec.loggers import parse_loggers
+
+        parse_loggers(self.logger)  # raises ConfigError naming the choices
+        if self.eval_envs < 1 or self.eval_workers < 0:
+            bad("eval_envs must be >= 1 and eval_workers >= 0")
         if self.eval_episodes < 0:
             bad("eval_episodes must be >= 0")
         for name in ("log_every", "eval_every", "checkpoint_every"):
