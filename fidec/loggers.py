@@ -51,6 +51,20 @@ def _missing(extra: str, package: str) -> FidecError:
     return FidecError(f"--logger {extra} needs the {package} package; install it with pip install 'fidec[{extra}]'")
 
 
+PACKAGES = {"tensorboard": "tensorboardX", "wandb": "wandb"}
+
+
+def require_loggers(text: str | None) -> None:
+    """Raise the one-line FidecError naming the extra to install if a named logger's package is missing."""
+    import importlib
+
+    for name in parse_loggers(text):
+        try:
+            importlib.import_module(PACKAGES[name])
+        except ImportError:
+            raise _missing(name, PACKAGES[name]) from None
+
+
 class TensorBoardSink:
     """tensorboardX event files, one folder per seed under ``RUN/tensorboard``."""
 

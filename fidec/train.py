@@ -26,7 +26,7 @@ from fidec.config import Config
 from fidec.data.loading import Task, load_task, sample_batch, to_device
 from fidec.errors import FidecError, NonFiniteLossError
 from fidec.evaluate import EnvPool, evaluate, evaluate_seeds, make_batch_policy_fn, make_policy_fn
-from fidec.loggers import open_stream
+from fidec.loggers import open_stream, require_loggers
 from fidec.runs import MetricsLog, summarize, write_json
 
 DIAG_BATCH = 256
@@ -123,6 +123,8 @@ class Trainer:
     @classmethod
     def create(cls, config: Config, run_dir, progress: bool = True, task: Task | None = None) -> Trainer:
         run_dir = Path(run_dir)
+        config.validate()
+        require_loggers(config.logger)  # before anything is written: a missing extra is a one-line error
         if checkpoint.exists(run_dir) or (run_dir / "metrics.jsonl").exists():
             raise FidecError(
                 f"run folder {run_dir} already holds a run; continue it with 'fidec train --resume {run_dir}' "
