@@ -127,29 +127,34 @@ def bench_task(name, agent_name, episodes, seeds, workers, hidden):
 
 
 def markdown(res: dict) -> str:
+    w = f"vectorised_{res['workers']}_workers" if res["workers"] else None
     lines = [
         f"# Evaluation wall time, sequential vs vectorised ({res['machine']})",
         "",
         f"Command: `{res['command']}`. Untrained FD agent ({'x'.join(map(str, res['rows'][0]['hidden_dims']))} "
-        "MLPs), episodes to their time limit; environments made and policies compiled before timing. (x): speed-up "
-        "over the sequential evaluator in the same run. identical: per-episode success, return and length equal "
-        "to the sequential evaluator's.",
+        "MLPs), every episode to its time limit; environments made and policies compiled before timing. "
+        "*before*: the evaluator before issue 13 (one 1-row policy call per step); *sequential*: `--eval-mode "
+        "sequential` (the same, with the 2-row call that keeps actions bit-identical to the batched call); "
+        "*vectorised*: the default. identical: per-episode success, return and length of every mode equal to "
+        "the sequential mode's.",
         "",
-        "| task | seeds x episodes | env steps | sequential s (1-row calls, before issue 13) | vectorised s (x) | "
-        + (f"vectorised + {res['workers']} workers s (x) | " if res["workers"] else "")
-        + "env step us | policy: 1 row us / batch us | env share of sequential | identical |",
-        "|---|---|---|---|---|" + ("---|" if res["workers"] else "") + "---|---|---|---|",
+        "| task | seeds x episodes | env steps | before s | sequential s | vectorised s | speed-up vs before "
+        "(vs sequential) | "
+        + (f"vectorised + {res['workers']} worker processes s (vs before) | " if w else "")
+        + "env step us | policy call us: one observation / batch | env share of *before* | identical |",
+        "|---|---|---|---|---|---|---|" + ("---|" if w else "") + "---|---|---|---|",
     ]
     for r in res["rows"]:
-        w = f"vectorised_{res['workers']}_workers"
         ident = all(v for k, v in r.items() if k.endswith("_identical"))
+        before = r["sequential_1row_s"]
+        share = r["env_steps"] * r["env_step_us"] * 1e-6 / before
         lines.append(
-            f"| {r['task']} | {r['seeds']} x {r['episodes']} | {r['env_steps']} | {r['sequential_s']:.1f} "
-            f"({r['sequential_1row_s']:.1f}) | "
-            f"{r['vectorised_s']:.1f} ({r['vectorised_speedup']:.2f}x) | "
-            + (f"{r[w + '_s']:.1f} ({r[w + '_speedup']:.2f}x) | " if res["workers"] else "")
+            f"| {r['task']} | {r['seeds']} x {r['episodes']} | {r['env_steps']} | {before:.1f} | "
+            f"{r['sequential_s']:.1f} | {r['vectorised_s']:.1f} | {before / r['vectorised_s']:.2f}x "
+            f"({r['vectorised_speedup']:.2f}x) | "
+            + (f"{r[w + '_s']:.1f} ({before / r[w + '_s']:.2f}x) | " if w else "")
             + f"{r['env_step_us']:.0f} | {r['policy_single_us']:.0f} / {r['policy_batch_us']:.0f} | "
-            f"{r['sequential_env_share']:.0%} | {'yes' if ident else 'NO'} |"
+            f"{share:.0%} | {'yes' if ident else 'NO'} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -163,7 +168,11 @@ def main() -> int:
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--workers", type=int, default=2, help="also time vectorised with this many worker processes")
     p.add_argument("--hidden-dims", default="128,128,128")
+    p.add_argument("--render", default=None, metavar="JSON", help="only re-print the table of a saved result")
     args = p.parse_args()
+    if args.render:
+        print(markdown(json.loads(Path(args.render).read_text())))
+        return 0
     hidden = tuple(int(x) for x in args.hidden_dims.split(","))
     rows = [
         bench_task(t, args.agent, args.episodes, list(range(args.seeds)), args.workers, hidden)

@@ -108,11 +108,11 @@ DATA="$OUTDIR/data"
 GEN_PID=$!
 
 # ------------------------------------------------------------------ 2. bench-speed
-# 60 s per seed count is kept back for the training below
+# 150 s of the budget is kept back for the training below
 for S in $SEED_COUNTS; do
   T=$(( $(left) - 150 ))
   if [ $T -lt 30 ]; then say "bench-speed seeds=$S skipped: budget spent"; continue; fi
-  say "bench-speed --preset $PRESET, all agents, $S vmapped seeds (limit ${T}s)"
+  say "bench-speed --preset $PRESET, agents $AGENTS, $S vmapped seeds (limit ${T}s)"
   timeout $T "${FIDEC[@]}" bench-speed --preset $PRESET --agents $AGENTS --seeds $S --peak-size $PEAK \
     --chunk $CHUNK --repeats $REPEATS --out "$OUTDIR/bench-seeds$S.json" --markdown "$OUTDIR/bench-seeds$S.md" \
     >>"$LOG" 2>&1 || say "bench-speed seeds=$S did not finish (exit $?; see run.log)"
