@@ -72,7 +72,7 @@ class Config:
     checkpoint_every: int = 100_000
     dataset_dir: str | None = None
     eval_mode: str = "vectorised"  # 'vectorised' (all episodes and seeds in lockstep) or 'sequential'
-    eval_envs: int = 20  # vectorised: most environments alive at once (a MuJoCo cube env takes ~170 MB)
+    eval_envs: int = 20  # vectorised: most environments alive at once (a MuJoCo cube env takes ~150 MB)
     eval_workers: int = 0  # vectorised: worker processes stepping the environments (0: this process)
     logger: str = "none"  # extra sinks beside metrics.jsonl/csv: 'tensorboard', 'wandb' or both, comma-separated
 

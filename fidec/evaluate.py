@@ -265,7 +265,7 @@ def run_vectorised(
 
     ``params`` carry a leading axis over ``seeds`` (the trainer's vmapped state). ``envs`` is an
     :class:`EnvPool` or a list of environments. At most ``max_envs`` environments run at once (MuJoCo
-    manipulation environments take ~170 MB each): the episodes run in waves of ``W = max_envs // len(seeds)``
+    manipulation environments take ~150 MB each): the episodes run in waves of ``W = max_envs // len(seeds)``
     episodes of every seed, episode ``e`` of seed ``i`` in environment ``i * W + e % W``. Each step makes one
     batched policy call for the wave and steps only the episodes still running. Returns, per seed, the dict
     of :func:`run_sequential`.
@@ -282,13 +282,15 @@ def run_vectorised(
     policy_fn = policy_fn or make_batch_policy_fn(agent)
     all_keys = np.stack([np.stack([np.asarray(episode_key(s, ep)) for ep in range(episodes)]) for s in seeds])
     all_resets = [reset_seeds(s, episodes) for s in seeds]
+    # at least 2 columns: a 1-row product per seed would be summed in another order (see make_policy_fn)
+    cols = max(width, 2)
     for start in range(0, episodes, width):
         eps = range(start, min(start + width, episodes))
         rows = [(i, j) for i in range(n_seeds) for j in range(len(eps))]  # (seed index, column in the wave)
-        keys = np.zeros((n_seeds, width, *all_keys.shape[2:]), all_keys.dtype)  # unused columns stay zero
+        keys = np.zeros((n_seeds, cols, *all_keys.shape[2:]), all_keys.dtype)  # unused columns stay zero
         keys[:, : len(eps)] = all_keys[:, start : eps.stop]
         first = pool.reset([(i * width + j, all_resets[i][start + j]) for i, j in rows])
-        obs = np.zeros((n_seeds, width, np.asarray(first[0]).shape[-1]), np.float32)
+        obs = np.zeros((n_seeds, cols, np.asarray(first[0]).shape[-1]), np.float32)
         for (i, j), o in zip(rows, first, strict=True):
             obs[i, j] = o
         running, t = rows, 0

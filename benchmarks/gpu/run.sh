@@ -9,7 +9,7 @@
 #   benchmarks/gpu/run.sh [--out DIR] [--budget-s 480] [--dry-run]
 # Output folder: --out, else $OUT (set by the device runner), else benchmarks/gpu/results-local.
 # --dry-run: tiny sizes (agents fd and bc only, 1 and 2 seeds) on whatever JAX finds (CPU here), the existing .venv,
-# no install: checks the script end to end (~3-4 minutes on a busy 2-core CPU; benchmarks/gpu/dry-run/ holds one).
+# no install: checks the script end to end (~5-7 minutes on a busy 2-core CPU; benchmarks/gpu/dry-run/ holds one).
 #
 # Installing without network: the GPU machine may have no PyPI access. Prepare a wheelhouse on a machine that has
 # it (benchmarks/gpu/make_wheelhouse.sh -> benchmarks/gpu/wheels/, git-ignored, ~3 GB with the CUDA wheels) and
@@ -89,11 +89,12 @@ fi
 
 # ------------------------------------------------------------------ sizes
 if [ $DRY = 1 ]; then
-  PRESET=tiny; CHUNK=5; REPEATS=2; SEED_COUNTS="1 2"; AGENTS=fd,bc; PEAK=256
+  PRESET=tiny; CHUNK=5; REPEATS=2; SEED_COUNTS="1 2"; AGENTS=fd,bc; PEAK=256; CASE_LIMIT=120
   TRAIN=(--preset tiny --steps 40 --chunk-size 10 --log-every 10 --eval-every 20 --checkpoint-every 20 --eval-episodes 2 --num-seeds 2)
   DATA_EPISODES=3; GEN_WORKERS=1
 else
-  PRESET=paper; CHUNK=200; REPEATS=3; SEED_COUNTS="1 16 4"; AGENTS=fd,fd-per-action,deflow,fql,bc; PEAK=4096
+  PRESET=paper; CHUNK=200; REPEATS=3; SEED_COUNTS="1 16 4"; AGENTS=fd,deflow,fql,bc; PEAK=4096
+  CASE_LIMIT=90
   TRAIN=(--preset paper --steps 20000 --chunk-size 1000 --log-every 5000 --eval-every 10000 --checkpoint-every 10000
          --eval-episodes 50 --num-seeds 4 --eval-envs 200 --eval-workers 8 --fisher-locality per-action --logger tensorboard)
   DATA_EPISODES=100; GEN_WORKERS=8
@@ -108,14 +109,18 @@ DATA="$OUTDIR/data"
 GEN_PID=$!
 
 # ------------------------------------------------------------------ 2. bench-speed
+# one process per (seeds, agent), each under its own timeout, so that a slow compile loses one case, not all;
 # 150 s of the budget is kept back for the training below
 for S in $SEED_COUNTS; do
-  T=$(( $(left) - 150 ))
-  if [ $T -lt 30 ]; then say "bench-speed seeds=$S skipped: budget spent"; continue; fi
-  say "bench-speed --preset $PRESET, agents $AGENTS, $S vmapped seeds (limit ${T}s)"
-  timeout $T "${FIDEC[@]}" bench-speed --preset $PRESET --agents $AGENTS --seeds $S --peak-size $PEAK \
-    --chunk $CHUNK --repeats $REPEATS --out "$OUTDIR/bench-seeds$S.json" --markdown "$OUTDIR/bench-seeds$S.md" \
-    >>"$LOG" 2>&1 || say "bench-speed seeds=$S did not finish (exit $?; see run.log)"
+  for A in ${AGENTS//,/ }; do
+    T=$(( $(left) - 150 ))
+    [ $T -gt $CASE_LIMIT ] && T=$CASE_LIMIT
+    if [ $T -lt 20 ]; then say "bench-speed $A seeds=$S skipped: budget spent"; continue; fi
+    say "bench-speed --preset $PRESET --agents $A --seeds $S (limit ${T}s)"
+    timeout $T "${FIDEC[@]}" bench-speed --preset $PRESET --agents $A --seeds $S --peak-size $PEAK \
+      --chunk $CHUNK --repeats $REPEATS --out "$OUTDIR/bench-seeds$S-$A.json" --quiet \
+      >>"$LOG" 2>&1 || say "bench-speed $A seeds=$S did not finish (exit $?; see run.log)"
+  done
 done
 
 # ------------------------------------------------------------------ 3. short training with evaluation
