@@ -1,6 +1,6 @@
 """Resident memory and time to make one more OGBench environment (why ``eval_envs`` caps the pool).
 
-    .venv/bin/python benchmarks/eval/env_memory.py > benchmarks/eval/env_memory.txt
+.venv/bin/python benchmarks/eval/env_memory.py > benchmarks/eval/env_memory.txt
 """
 
 import time

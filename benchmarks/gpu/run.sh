@@ -9,7 +9,7 @@
 #   benchmarks/gpu/run.sh [--out DIR] [--budget-s 480] [--dry-run]
 # Output folder: --out, else $OUT (set by the device runner), else benchmarks/gpu/results-local.
 # --dry-run: tiny sizes (agents fd and bc only, 1 and 2 seeds) on whatever JAX finds (CPU here), the existing .venv,
-# no install: checks the script end to end (~5-7 minutes on a busy 2-core CPU; benchmarks/gpu/dry-run/ holds one).
+# no install: checks the script end to end (2-6 minutes on this busy 2-core CPU; benchmarks/gpu/dry-run/ holds one).
 #
 # Installing without network: the GPU machine may have no PyPI access. Prepare a wheelhouse on a machine that has
 # it (benchmarks/gpu/make_wheelhouse.sh -> benchmarks/gpu/wheels/, git-ignored, ~3 GB with the CUDA wheels) and
