@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Download every wheel benchmarks/gpu/run.sh installs on a GPU machine without network access:
 # jax[cuda12] (same version as .venv's JAX), fidec's dependencies and the tensorboard extra, setuptools (to build
-# fidec itself), for Linux x86_64 / CPython 3.11. Run on a machine with PyPI access; ~3 GB (CUDA wheels).
+# fidec itself), for Linux x86_64 / CPython 3.11. Run on a machine with PyPI access; several GB (CUDA wheels).
 #   benchmarks/gpu/make_wheelhouse.sh [DEST]        # default benchmarks/gpu/wheels (git-ignored)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

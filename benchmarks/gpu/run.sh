@@ -12,7 +12,7 @@
 # no install: checks the script end to end (2-6 minutes on this busy 2-core CPU; benchmarks/gpu/dry-run/ holds one).
 #
 # Installing without network: the GPU machine may have no PyPI access. Prepare a wheelhouse on a machine that has
-# it (benchmarks/gpu/make_wheelhouse.sh -> benchmarks/gpu/wheels/, git-ignored, ~3 GB with the CUDA wheels) and
+# it (benchmarks/gpu/make_wheelhouse.sh -> benchmarks/gpu/wheels/, git-ignored, several GB of CUDA wheels) and
 # bring it along; this script then installs with --no-index from it. Without a wheelhouse it uses a JAX that
 # already sees a GPU (system Python), else tries PyPI, else stops with one line saying what is missing.
 set -uo pipefail
@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     --out) OUTDIR="$2"; shift 2 ;;
     --budget-s) BUDGET="$2"; shift 2 ;;
     --dry-run) DRY=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
