@@ -93,6 +93,10 @@ class Config:
     eval_episodes: int = 50
     checkpoint_every: int = 100_000
     dataset_dir: str | None = None
+    eval_mode: str = "vectorised"  # 'vectorised' (all episodes and seeds in lockstep) or 'sequential'
+    eval_envs: int = 20  # vectorised: most environments alive at once (a MuJoCo cube env takes ~150 MB)
+    eval_workers: int = 0  # vectorised: worker processes stepping the environments (0: this process)
+    logger: str = "none"  # extra sinks beside metrics.jsonl/csv: 'tensorboard', 'wandb' or both, comma-separated
 
     # informational, filled by resolution
     family: str | None = field(default=None, metadata={"derived": True})
@@ -143,6 +147,9 @@ class Config:
             0.0 <= self.fisher_t_max - self.fisher_t_width and 0.0 <= self.fisher_t_width and self.fisher_t_max < 1.0
         ):
             bad("need 0 <= fisher_t_max - fisher_t_width <= fisher_t_max < 1 (the score divides by 1 - t)")
+        from fidec.loggers import parse_loggers
+
+        parse_loggers(self.logger)  # raises ConfigError naming the choices
         for name in ("log_every", "eval_every", "checkpoint_every"):
             if getattr(self, name) % self.chunk_size:
                 bad(f"{name} ({getattr(self, name)}) must be a multiple of chunk_size ({self.chunk_size})")
@@ -248,6 +255,13 @@ FIELDS: dict[str, Rule] = {
     "eval_episodes": Rule("episodes per evaluation and seed; 0 turns evaluation off", low=0),
     "checkpoint_every": Rule("steps between checkpoints (a multiple of chunk_size)", low=1),
     "dataset_dir": Rule("dataset directory (default $FIDEC_DATASET_DIR, else ~/.ogbench/data)"),
+    "eval_mode": Rule(
+        "vectorised: all episodes and seeds in lockstep, one batched policy call per step; sequential: one by one",
+        ("vectorised", "sequential"),
+    ),
+    "eval_envs": Rule("vectorised evaluation: most environments alive at once (a cube env takes ~150 MB)", low=1),
+    "eval_workers": Rule("vectorised evaluation: worker processes stepping the environments (0: in-process)", low=0),
+    "logger": Rule("extra sinks beside metrics.jsonl/csv: none, tensorboard, wandb, or tensorboard,wandb"),
     "family": Rule("derived from env: the method.md table row used by the paper preset (not settable)"),
 }
 

@@ -92,7 +92,7 @@ SUITE_KEYS = {
 #: Config fields a suite may not set in [config]/[grid]: the sweep sets them per job.
 JOB_FIELDS = {"agent", "env", "seed", "num_seeds", "dataset_dir", "family"}
 #: Fields that may differ between a run folder's saved config and the job without a conflict.
-MUTABLE_FIELDS = {"steps", "dataset_dir", "family", "metric"}
+MUTABLE_FIELDS = {"steps", "dataset_dir", "family", "metric", "eval_mode", "eval_envs", "eval_workers", "logger"}
 
 
 # ---------------------------------------------------------------------------------------------- suites

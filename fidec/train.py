@@ -8,6 +8,7 @@ from the checkpointed state, so a resumed run continues bit-identically.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata as md
 import json
 import math
@@ -25,7 +26,8 @@ from fidec.agents import make_agent
 from fidec.config import Config
 from fidec.data.loading import Task, load_task, sample_batch, to_device
 from fidec.errors import FidecError, NonFiniteLossError
-from fidec.evaluate import evaluate, make_policy_fn
+from fidec.evaluate import EnvPool, evaluate, evaluate_seeds, make_batch_policy_fn, make_policy_fn
+from fidec.loggers import open_stream, require_loggers
 from fidec.runs import MetricsLog, RunLock, remove_stale_temporaries, summarize, write_json
 
 DIAG_BATCH = 256
@@ -151,12 +153,17 @@ class Trainer:
         self._lock: RunLock | None = None  # held while this Trainer may write the folder
         self._env = None
         self._policy_fn = None
+        self._batch_policy_fn = None
+        self._env_pool = None
+        self.chunk_time = 0.0  # this process: seconds inside compiled chunk calls, and in the whole loop
+        self.loop_time = 0.0
 
     # ------------------------------------------------------------------ run folder
     @classmethod
     def create(cls, config: Config, run_dir, progress: bool = True, task: Task | None = None) -> Trainer:
         run_dir = Path(run_dir)
         config.validate()
+        require_loggers(config.logger)  # before anything is written: a missing extra is a one-line error
         created = not run_dir.exists()
         lock = RunLock(run_dir).acquire()  # one writer per run folder, before anything is read or written
         try:
@@ -255,9 +262,15 @@ class Trainer:
         return nxt
 
     def run(self) -> dict:
+        """Train to ``config.steps``; records go to metrics.jsonl/csv and the loggers named by ``config.logger``."""
+        self._stream = open_stream(self.log, self.config.logger, self.seeds, self.config.to_dict(), self.step)
         try:
             return self._run()
         finally:
+            self._stream.close()
+            if self._env_pool is not None:
+                self._env_pool.close()
+                self._env_pool = None
             self.close()
 
     def _run(self) -> dict:
@@ -282,6 +295,8 @@ class Trainer:
         chunk_infos = [self.log_window] if self.log_window else []
         rate_from: tuple[int, float] | None = None  # (step, time) at the end of the first chunk
         rate = 0.0
+        loop_start = window_start = time.perf_counter()
+        window_chunks = 0.0  # seconds inside compiled chunk calls since the last train record
         while self.step < c.steps:
             n = self._boundaries() - self.step
             t0 = time.perf_counter()
@@ -289,6 +304,8 @@ class Trainer:
             infos = jax.device_get(infos)
             dt = time.perf_counter() - t0
             self.wall += dt
+            self.chunk_time += dt
+            window_chunks += dt
             if n in compiled:
                 window_updates, window_time = window_updates + n, window_time + dt
             compiled.add(n)
@@ -303,8 +320,13 @@ class Trainer:
             records = []
             if self.step % c.log_every == 0 or self.step == c.steps:
                 ups = window_updates * len(self.seeds) / window_time if window_time > 0 else None
-                records += self._train_records(chunk_infos, ups)
+                # share of the wall time since the previous train record spent inside compiled chunks; the rest
+                # is host work between chunks (logging, diagnostics, evaluation, checkpoints)
+                now = time.perf_counter()
+                frac = window_chunks / (now - window_start) if now > window_start else None
+                records += self._train_records(chunk_infos, ups, frac)
                 chunk_infos, window_updates, window_time = [], 0, 0.0
+                window_start, window_chunks = now, 0.0
             if c.eval_episodes and (self.step % c.eval_every == 0 or self.step == c.steps):
                 evals = self._evaluate()
                 records += evals
@@ -316,7 +338,7 @@ class Trainer:
                     file=sys.stderr,
                 )
             if records:
-                self.log.append(records)
+                self._stream.append(records)
             if self.step % c.checkpoint_every == 0 or self.step == c.steps:
                 # the loss terms since the last record travel with the checkpoint: a resumed run logs the
                 # same averages as an uninterrupted one
@@ -326,6 +348,7 @@ class Trainer:
                 checkpoint.save(self.run_dir, self.states, meta)
                 self.saved_step = self.step
             now = time.perf_counter()
+            self.loop_time = now - loop_start
             if rate_from is None:
                 rate_from = (self.step, now)
                 rate = n / dt  # compilation included: an overestimate of the time left
@@ -382,7 +405,7 @@ class Trainer:
             file=sys.stderr,
         )
 
-    def _train_records(self, chunk_infos, ups) -> list[dict]:
+    def _train_records(self, chunk_infos, ups, time_in_chunks_frac=None) -> list[dict]:
         merged = {k: np.concatenate([ci[k] for ci in chunk_infos], axis=0) for k in chunk_infos[0]}
         keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(s), self.step))(jnp.array(self.seeds))
         diags = jax.device_get(self.diagnostics(self.states, self.diag_batch, keys))
@@ -396,13 +419,53 @@ class Trainer:
                 "seed": seed,
                 "wall_time": self.wall,
                 "updates_per_s": ups,
+                "time_in_chunks_frac": time_in_chunks_frac,
             }
             rec.update({k: float(np.mean(v[:, i])) for k, v in merged.items()})
             rec.update({k: float(v[i]) for k, v in diags.items()})
             out.append(rec)
         return out
 
+    def eval_seed(self, seed: int) -> int:
+        """The evaluation seed of training seed ``seed`` at the current step."""
+        return seed * 1_000_003 + self.step
+
     def _evaluate(self) -> list[dict]:
+        """All seeds' episodes in lockstep (``eval_mode='vectorised'``, default) or one after another."""
+        if self.config.eval_mode == "sequential":
+            return self._evaluate_sequential()
+        if self._batch_policy_fn is None:
+            self._batch_policy_fn = make_batch_policy_fn(self.agent)
+        c = self.config
+        if self._env_pool is None:
+            # workers get the task without its transitions (they only make environments)
+            light = dataclasses.replace(self.task, train={}, val={})
+            self._env_pool = EnvPool(light.make_env, workers=c.eval_workers)
+        t0 = time.perf_counter()
+        results = evaluate_seeds(
+            self.agent,
+            self.states.params,
+            self._env_pool,
+            c.eval_episodes,
+            [self.eval_seed(s) for s in self.seeds],
+            policy_fn=self._batch_policy_fn,
+            max_envs=c.eval_envs,
+        )
+        dt = time.perf_counter() - t0  # one evaluation for all seeds: each record carries its whole time
+        return [
+            {
+                "kind": "eval",
+                "step": self.step,
+                "seed": seed,
+                "episodes": c.eval_episodes,
+                "eval_time_s": dt,
+                "wall_time": self.wall,
+                **res,
+            }
+            for seed, res in zip(self.seeds, results, strict=True)
+        ]
+
+    def _evaluate_sequential(self) -> list[dict]:
         if self._policy_fn is None:
             self._policy_fn = make_policy_fn(self.agent)
         out = []
@@ -413,7 +476,7 @@ class Trainer:
                 seed_slice(self.states.params, i),
                 self.env,
                 self.config.eval_episodes,
-                seed=seed * 1_000_003 + self.step,
+                seed=self.eval_seed(seed),
                 policy_fn=self._policy_fn,
             )
             if self.task.normalize_return is not None:  # D4RL/Minari reference scores: normalised return x 100
@@ -439,6 +502,7 @@ class Trainer:
             agent=self.config.agent,
             env=self.config.env,
             wall_time_s=self.wall,
+            time_in_chunks_frac=self.chunk_time / self.loop_time if self.loop_time > 0 else None,
             success_timing=success_timing(self.env),
             ogbench=versions()["ogbench"],
         )

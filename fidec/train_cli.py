@@ -113,17 +113,42 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
 
     from fidec import checkpoint
-    from fidec.evaluate import evaluate, make_render_env, save_gif
+    from fidec.evaluate import EnvPool, evaluate, evaluate_seeds, make_render_env, save_gif
     from fidec.train import Trainer, seed_slice
 
     trainer = Trainer.resume(args.run_dir, progress=False, read_only=True)
     if not checkpoint.exists(args.run_dir):
         raise ConfigError(f"{args.run_dir} has no checkpoint yet; train it first")
     env = make_render_env(trainer.task) if args.video else trainer.env
+    eval_seeds = [10_000 + seed for seed in trainer.seeds]
+    if args.eval_mode == "vectorised":
+        # waves of at most the run's eval_envs environments; with --video they render (only episode 0 of each seed
+        # calls render) and live in this process
+        cfg = trainer.config
+        if args.video:
+            pool = EnvPool(lambda: trainer.task.make_env(render_mode="rgb_array", width=256, height=256), envs=[env])
+        else:
+            light = dataclasses.replace(trainer.task, train={}, val={})
+            pool = EnvPool(light.make_env, workers=cfg.eval_workers, envs=[] if cfg.eval_workers else [env])
+        try:
+            batched = evaluate_seeds(
+                trainer.agent,
+                trainer.states.params,
+                pool,
+                args.episodes,
+                eval_seeds,
+                render=args.video,
+                max_envs=cfg.eval_envs,
+            )
+        finally:
+            pool.close()
     results = {}
     for i, seed in enumerate(trainer.seeds):
-        params = seed_slice(trainer.states.params, i)
-        res = evaluate(trainer.agent, params, env, args.episodes, seed=10_000 + seed, render=args.video)
+        if args.eval_mode == "vectorised":
+            res = batched[i]
+        else:
+            params = seed_slice(trainer.states.params, i)
+            res = evaluate(trainer.agent, params, env, args.episodes, seed=eval_seeds[i], render=args.video)
         if args.video:
             gif = save_gif(res.pop("frames"), Path(args.run_dir) / f"video_seed{seed}.gif")
             res["video"] = str(gif)
@@ -214,4 +239,11 @@ def register(sub) -> None:
     e.add_argument("--episodes", type=_pos_int, default=50, help="episodes per seed; x >= 1 (default 50)")
     e.add_argument("--video", action="store_true", help="save a GIF of one episode (needs MUJOCO_GL=egl|osmesa)")
     e.add_argument("--json", action="store_true", help="also print the results as JSON")
+    e.add_argument(
+        "--eval-mode",
+        choices=("vectorised", "sequential"),
+        default="vectorised",
+        help="vectorised: all episodes and seeds in lockstep, one batched policy call per step (default); "
+        "sequential: one episode after another (same per-episode results, slower)",
+    )
     e.set_defaults(func=cmd_evaluate)

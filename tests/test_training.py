@@ -27,7 +27,7 @@ def leaves(run_dir):
 
 
 def comparable(records):
-    drop = {"wall_time", "updates_per_s", "eval_time_s"}
+    drop = {"wall_time", "updates_per_s", "eval_time_s", "time_in_chunks_frac"}
     return [{k: v for k, v in r.items() if k not in drop} for r in records]
 
 
