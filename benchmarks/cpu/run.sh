@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The cpu benchmark of benchmarks/cpu/README.md (issue 5). Run from anywhere; needs scripts/setup.sh first.
-# Usage: benchmarks/cpu/run.sh [throughput|data|sweep|report|control|all]
+# Usage: benchmarks/cpu/run.sh [throughput|data|sweep|report|control|paper-v0.2|all]
 # Datasets go to ./data (full OGBench size), runs to ./sweeps/cpu (checkpoints included; ignored by git);
 # the report and a copy of each run's metrics (no checkpoints) go to benchmarks/cpu/. `control` runs
 # benchmarks/cpu/control.toml (DeFlow at eps = 0.018) and reports it beside the main sweep.
@@ -44,5 +44,13 @@ if [[ $what == control || $what == all ]]; then
   copy_metrics sweeps/cpu-control $O/runs-control
   $F report sweeps/cpu sweeps/cpu-control --out $O/report-with-control \
     --title "cpu benchmark with the DeFlow control (eps = 0.018)"
+fi
+if [[ $what == paper-v0.2 ]]; then
+  # issue 15: the faithful paper preset (and fidec's recipe for FD) on the point-maze task; the metrics are
+  # copied into the repository and the report is built from that copy, so it can be rebuilt from a clone
+  stamp "paper-v0.2 sweep (resumes if interrupted)"
+  /usr/bin/time -v $F sweep $O/paper-v0.2.toml --dataset-dir data --out sweeps/cpu-paper-v0.2 2>&1 | tee -a sweeps/cpu_paper_v0.2.log
+  copy_metrics sweeps/cpu-paper-v0.2 $O/runs-paper-v0.2
+  $F report $O/runs-paper-v0.2 --out $O/report-paper-v0.2 --title "cpu benchmark, paper preset (fidec 0.2), point maze"
 fi
 stamp done
