@@ -452,6 +452,7 @@ class Trainer:
             max_envs=c.eval_envs,
         )
         dt = time.perf_counter() - t0  # one evaluation for all seeds: each record carries its whole time
+        results = [self._with_normalized_score(res) for res in results]
         return [
             {
                 "kind": "eval",
@@ -464,6 +465,12 @@ class Trainer:
             }
             for seed, res in zip(self.seeds, results, strict=True)
         ]
+
+    def _with_normalized_score(self, res: dict) -> dict:
+        """Add D4RL's metric where the dataset has reference scores (Minari): normalised return x 100."""
+        if self.task.normalize_return is not None:
+            res["normalized_score"] = self.task.normalize_return(res["return"])
+        return res
 
     def _evaluate_sequential(self) -> list[dict]:
         if self._policy_fn is None:
@@ -479,8 +486,7 @@ class Trainer:
                 seed=self.eval_seed(seed),
                 policy_fn=self._policy_fn,
             )
-            if self.task.normalize_return is not None:  # D4RL/Minari reference scores: normalised return x 100
-                res["normalized_score"] = self.task.normalize_return(res["return"])
+            res = self._with_normalized_score(res)
             out.append(
                 {
                     "kind": "eval",
