@@ -87,6 +87,15 @@ def import_release(path: Path, module: str):
         sys.path.remove(str(path))
 
 
+def release_agent(agent: str, release: Path, fql: Path):
+    """(module, agent class) of ``agent`` in the releases: FQL's FQLAgent, the FD release's FiDecAgent/DeFlowAgent."""
+    if agent == "fql":
+        mod = import_release(fql, "agents.fql")
+        return mod, mod.FQLAgent
+    mod = import_release(release, "agents.fidec" if agent == "fd" else "agents.deflow")
+    return mod, (mod.FiDecAgent if agent == "fd" else mod.DeFlowAgent)
+
+
 def release_config(agent: str, cfg, module):
     """The release's config as its run scripts set it, from fidec's resolved paper config."""
     rc = module.get_config()
@@ -295,12 +304,7 @@ def compare_agent(agent: str, release_path: Path, fql_path: Path, updates: int, 
     fd_agent = make_agent(cfg, OBS_DIM, ACTION_DIM)
     state = fd_agent.init(jax.random.PRNGKey(seed))
 
-    if agent == "fql":
-        mod = import_release(fql_path, "agents.fql")
-        cls = mod.FQLAgent
-    else:
-        mod = import_release(release_path, "agents.fidec" if agent == "fd" else "agents.deflow")
-        cls = mod.FiDecAgent if agent == "fd" else mod.DeFlowAgent
+    mod, cls = release_agent(agent, release_path, fql_path)
     rc = release_config(agent, cfg, mod)
     rows = config_rows(agent, cfg, rc)
     ex_obs = np.zeros((1, OBS_DIM), np.float32)

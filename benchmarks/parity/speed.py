@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parity import ACTION_DIM, ENV, OBS_DIM, import_release, release_config  # noqa: E402
+from parity import ACTION_DIM, ENV, OBS_DIM, release_agent, release_config  # noqa: E402
 
 from fidec.agents import make_agent  # noqa: E402
 from fidec.bench import synthetic_data  # noqa: E402
@@ -48,12 +48,7 @@ def fidec_runner(agent_name: str, data: dict, chunk: int, overrides: dict):
 
 
 def release_runner(agent_name: str, data: dict, cfg, release: Path, fql: Path):
-    if agent_name == "fql":
-        mod = import_release(fql, "agents.fql")
-        cls = mod.FQLAgent
-    else:
-        mod = import_release(release, "agents.fidec" if agent_name == "fd" else "agents.deflow")
-        cls = mod.FiDecAgent if agent_name == "fd" else mod.DeFlowAgent
+    mod, cls = release_agent(agent_name, release, fql)
     rc = release_config(agent_name, cfg, mod)
     n = len(data["observations"])
     box = {"a": cls.create(0, data["observations"][:1], data["actions"][:1], rc)}
