@@ -47,12 +47,20 @@ if [ $DRY = 1 ]; then
 else
   VENV="${FIDEC_GPU_VENV:-$ROOT/.venv-gpu}"
   WHEELS="${FIDEC_WHEELS:-$ROOT/benchmarks/gpu/wheels}"
-  if [ ! -x "$VENV/bin/python" ]; then
+  SYSPY=$(command -v python3)
+  if [ ! -d "$WHEELS" ] && "$SYSPY" -c "import jax, sys; sys.exit(0 if jax.default_backend() == 'gpu' else 1)" >/dev/null 2>&1; then
+    # the image's own Python already holds a GPU JAX (and flax/optax): use it as is, fidec from the source tree
+    # (a venv made from it would not see its packages when it is itself a venv)
+    say "using the system Python's GPU JAX ($SYSPY), fidec from $ROOT (no install)"
+    VENV="" ; PY="$SYSPY"; export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+  elif [ ! -x "$VENV/bin/python" ]; then
     # --system-site-packages: a JAX/CUDA preinstalled on the image is used as is
     python3 -m venv --system-site-packages "$VENV" || fail "python3 -m venv failed (need Python >= 3.11 with venv)"
   fi
-  PY="$VENV/bin/python"
-  if [ -d "$WHEELS" ] && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
+  [ -n "$VENV" ] && PY="$VENV/bin/python"
+  if [ -z "$VENV" ]; then
+    :
+  elif [ -d "$WHEELS" ] && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
     say "installing from the wheelhouse $WHEELS (no network)"
     "$PY" -m pip install -q --no-index --find-links "$WHEELS" "jax[cuda12]" >>"$LOG" 2>&1 \
       && "$PY" -m pip install -q --no-index --find-links "$WHEELS" -e ".[tensorboard]" >>"$LOG" 2>&1 \

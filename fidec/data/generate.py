@@ -477,8 +477,9 @@ def _run_local(spec, pending: list[Chunk], stage: Path, n_workers: int, progress
             f"finished chunks are kept in {stage}: run the same command again to finish"
         ) from None
     except BaseException:
+        procs = list((getattr(ex, "_processes", None) or {}).values())  # our own workers, before shutdown drops them
         ex.shutdown(wait=False, cancel_futures=True)
-        for p in getattr(ex, "_processes", {}).values():  # our own workers, by handle
+        for p in procs:
             with contextlib.suppress(Exception):
                 p.terminate()
         raise
