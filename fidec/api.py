@@ -101,7 +101,7 @@ def resume(run_dir: str | os.PathLike, steps: int | None = None, progress: bool 
 def _policy_from_trainer(trainer, index: int) -> Policy:
     from fidec.train import seed_slice
 
-    return Policy(trainer.agent, seed_slice(trainer.states.params, index), seed=trainer.seeds[index])
+    return Policy(trainer.agent, seed_slice(trainer.states.params, index), seed=trainer.member_seeds[index])
 
 
 def load(path: str | os.PathLike, seed_index: int = 0) -> Policy:
@@ -111,8 +111,11 @@ def load(path: str | os.PathLike, seed_index: int = 0) -> Policy:
         from fidec.train import Trainer
 
         trainer = Trainer.resume(path, progress=False, read_only=True)
-        if not 0 <= seed_index < len(trainer.seeds):
-            raise FidecError(f"{path} holds seeds {trainer.seeds}; seed_index {seed_index} is out of range")
+        if not 0 <= seed_index < len(trainer.member_seeds):
+            raise FidecError(
+                f"{path} holds members {trainer.member_labels} (seeds, with their target divergence in a "
+                f"--target-divergences run); seed_index {seed_index} is out of range"
+            )
         return _policy_from_trainer(trainer, seed_index)
     if not path.exists():
         raise FidecError(f"no policy file or run folder at {path}")

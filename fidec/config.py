@@ -67,6 +67,7 @@ class Config:
 
     # --- refinement (fd / deflow)
     target_divergence: float = 0.001  # epsilon: the budget on E[D(delta; s)]
+    target_divergences: tuple[float, ...] = ()  # several epsilons vmapped in one process (sub-run folder per epsilon)
     alpha_init: float = 10.0
     lagrangian: bool = True  # False: alpha stays at alpha_init
     normalize_q: bool = False  # divide the Q term by stopgrad(mean |Q|); the paper preset turns it on for fd/deflow
@@ -109,9 +110,14 @@ class Config:
     def seeds(self) -> list[int]:
         return list(range(self.seed, self.seed + self.num_seeds))
 
+    def member_config(self, eps: float) -> Config:
+        """The configuration of one target divergence of a ``target_divergences`` run (its sub-run folder)."""
+        return dataclasses.replace(self, target_divergence=float(eps), target_divergences=())
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden_dims"] = list(self.hidden_dims)
+        d["target_divergences"] = list(self.target_divergences)
         d["metric"] = self.metric
         return d
 
@@ -124,8 +130,7 @@ class Config:
         # A run folder written before a field existed ran with that field's earlier behaviour.
         kw = {k: v for k, v in LEGACY_DEFAULTS.items() if k not in d}
         kw.update({k: v for k, v in d.items() if k in names})
-        if isinstance(kw.get("hidden_dims"), list):
-            kw["hidden_dims"] = tuple(kw["hidden_dims"])
+        _tuples(kw)
         cfg = cls(**kw)
         cfg.validate()
         return cfg
@@ -150,6 +155,13 @@ class Config:
         from fidec.loggers import parse_loggers
 
         parse_loggers(self.logger)  # raises ConfigError naming the choices
+        if self.target_divergences:
+            if self.agent not in AGENT_METRIC:
+                bad(f"target_divergences (several epsilons in one process) is for fd and deflow, not {self.agent}")
+            if not self.lagrangian:
+                bad("target_divergences needs the Lagrangian (--lagrangian): without it epsilon changes nothing")
+            if len(set(self.target_divergences)) != len(self.target_divergences):
+                bad(f"target_divergences has repeated values: {','.join(map(str, self.target_divergences))}")
         for name in ("log_every", "eval_every", "checkpoint_every"):
             if getattr(self, name) % self.chunk_size:
                 bad(f"{name} ({getattr(self, name)}) must be a multiple of chunk_size ({self.chunk_size})")
@@ -231,6 +243,12 @@ FIELDS: dict[str, Rule] = {
     "tau": Rule("target-critic update rate (Polyak averaging)", low=0, low_open=True, high=1),
     "q_agg": Rule("aggregation of the 2-critic ensemble in the TD target", ("mean", "min")),
     "flow_steps": Rule("Euler steps K of the behaviour flow", low=1),
+    "target_divergences": Rule(
+        "several epsilons trained together in one process, vmapped like the seeds (fd/deflow; issue 10's frontier on "
+        "a GPU): each epsilon's records go to the sub-run folder 'target_divergence=EPS/'; empty: one epsilon",
+        low=0,
+        low_open=True,
+    ),
     "target_divergence": Rule("epsilon: the budget on E[D(delta; s)] (fd, deflow)", low=0, low_open=True),
     "alpha_init": Rule("initial Lagrange multiplier alpha_0 (fd, deflow)", low=0, low_open=True),
     "lagrangian": Rule("adapt alpha to hold the budget; --no-lagrangian keeps alpha at alpha_init"),
@@ -294,6 +312,11 @@ def check_field(name: str, value, typ) -> str | None:
         ok = isinstance(value, tuple) and len(value) > 0
         ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
         want = "a non-empty list of integers (e.g. 256,256)"
+    elif typ == tuple[float, ...]:
+        ok = isinstance(value, tuple) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
+        )
+        want = "a list of finite numbers (e.g. 0.001,0.01)"
     else:
         ok = isinstance(value, str)
         want = "a string"
@@ -307,6 +330,13 @@ def check_field(name: str, value, typ) -> str | None:
         each = "each width " if isinstance(value, tuple) else ""
         return f"{name} must be {each}{rule.allowed()}, got {shown}"
     return None
+
+
+def _tuples(values: dict) -> None:
+    """JSON/TOML lists of the tuple-typed fields become tuples (in place)."""
+    for name in ("hidden_dims", "target_divergences"):
+        if isinstance(values.get(name), list):
+            values[name] = tuple(values[name])
 
 
 #: Fields added in fidec 0.2 (issue 15) with the behaviour fidec 0.1 had, for run folders written by 0.1.
@@ -490,8 +520,7 @@ def resolve(overrides: dict | None = None) -> Config:
     env = overrides["env"] = canonical_env(env)
     values = _preset_values(preset, env, overrides.get("agent", Config.agent))
     values.update(overrides)
-    if isinstance(values.get("hidden_dims"), list):
-        values["hidden_dims"] = tuple(values["hidden_dims"])
+    _tuples(values)
     cfg = Config(**values)
     cfg.validate()
     return cfg

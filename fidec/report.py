@@ -114,13 +114,19 @@ def _read_json(path: Path):
         return None
 
 
+def _is_group(run_dir: Path) -> bool:
+    """A ``--target-divergences`` run folder: its records are in one sub-run folder per ε, reported instead."""
+    cfg = _read_json(run_dir / "config.json")
+    return isinstance(cfg, dict) and bool((cfg.get("config") or {}).get("target_divergences"))
+
+
 def find_run_dirs(paths: list[str | os.PathLike]) -> list[Path]:
     """Run folders in ``paths``: each path is a run folder (has config.json) or is searched for them."""
     found: list[Path] = []
     for p in map(Path, paths):
         if not p.exists():
             raise FidecError(f"{p} does not exist")
-        if (p / "config.json").is_file():
+        if (p / "config.json").is_file() and not _is_group(p):
             found.append(p)
         else:
             found += sorted(c.parent for c in p.rglob("config.json"))
@@ -128,7 +134,7 @@ def find_run_dirs(paths: list[str | os.PathLike]) -> list[Path]:
     for d in found:
         key = d.resolve()
         cfg = _read_json(d / "config.json")
-        if key in seen or not isinstance(cfg, dict) or "config" not in cfg:
+        if key in seen or not isinstance(cfg, dict) or "config" not in cfg or _is_group(d):
             continue
         seen.add(key)
         out.append(d)
@@ -148,6 +154,8 @@ def load_runs(paths, include_incomplete: bool = False) -> tuple[list[Run], list[
         meta = _read_json(d / "config.json")
         cfg = meta["config"]
         job = _read_json(d / "sweep.json") or {}
+        if not job and meta.get("group"):  # one ε of a --target-divergences run trained outside a sweep
+            job = {"tag": f"target_divergence={cfg['target_divergence']:g}"}
         summary = _read_json(d / "summary.json")
         complete = bool(summary) and summary.get("final_step") == cfg.get("steps")
         if not complete and not include_incomplete:

@@ -88,6 +88,7 @@ SUITE_KEYS = {
     "agent_config",
     "grid",
     "agent_grid",
+    "vmap_target_divergence",
 }
 #: Config fields a suite may not set in [config]/[grid]: the sweep sets them per job.
 JOB_FIELDS = {"agent", "env", "seed", "num_seeds", "dataset_dir", "family"}
@@ -114,6 +115,7 @@ class Suite:
     grid: dict[str, list] = field(default_factory=dict)
     agent_grid: dict[str, dict[str, list]] = field(default_factory=dict)
     description: str = ""
+    vmap_target_divergence: bool = False  # the grid's target divergences of one configuration in one process
 
     @property
     def fmt(self) -> str:
@@ -224,6 +226,8 @@ def check_suite_types(data: dict, where: str) -> None:
         isinstance(seeds, list) and seeds and all(_is_int(s) and s >= 0 for s in seeds),
         "'seeds' must be a non-empty list of non-negative integers",
     )
+    vm = data.get("vmap_target_divergence", False)
+    need(isinstance(vm, bool), f"vmap_target_divergence must be true or false, got {vm!r}")
     spp = data.get("seeds_per_process", 1)
     need(_is_int(spp) and spp >= 1, f"seeds_per_process must be an integer >= 1, got {spp!r}")
     cpus, gpus = data.get("cpus_per_run", 1), data.get("gpus_per_run", 0)
@@ -274,6 +278,7 @@ def load_suite(name_or_path: str) -> Suite:
         grid={str(k): list(v) for k, v in (data.get("grid") or {}).items()},
         agent_grid={str(a): {str(k): list(v) for k, v in g.items()} for a, g in (data.get("agent_grid") or {}).items()},
         description=str(data.get("description", "")),
+        vmap_target_divergence=bool(data.get("vmap_target_divergence", False)),
     )
     validate_suite(suite)
     return suite
@@ -340,6 +345,7 @@ class Job:
     run_dir: str  # absolute
     status: str = PENDING
     error: str | None = None
+    sub_tags: dict | None = None  # a --target-divergences job: each ε's variant tag (its sub-run's sweep.json)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -427,7 +433,56 @@ def expand(
                     jobs.append(Job(name, agent, env, tag, group, ov, str(out / name)))
     if not jobs:
         raise FidecError("no runs match the --agents/--tasks/--variants filters")
+    if suite.vmap_target_divergence:
+        jobs = vmap_target_divergences(jobs, out)
     return jobs
+
+
+def _without_eps(tag: str) -> str:
+    parts = [p for p in tag.split(",") if not p.startswith("target_divergence=")]
+    return ",".join(parts) or "base"
+
+
+def vmap_target_divergences(jobs: list[Job], out: Path) -> list[Job]:
+    """Merge the jobs that differ only in ``target_divergence`` (fd/deflow) into one process each, which trains
+    the ε × seed grid vmapped (``Config.target_divergences``) and writes one sub-run folder per ε, tagged as the
+    job it replaces. On a GPU the update is latency-bound, so a whole grid costs about what one ε does."""
+    from fidec.config import AGENT_METRIC, resolve
+    from fidec.train import sub_run_name
+
+    groups: dict[tuple, list[Job]] = {}
+    order: list = []
+    for j in jobs:
+        if j.agent not in AGENT_METRIC or "target_divergence" not in j.overrides:
+            order.append(j)
+            continue
+        rest = {k: v for k, v in j.overrides.items() if k != "target_divergence"}
+        key = (j.agent, j.env, tuple(j.seeds), _without_eps(j.tag), json.dumps(rest, sort_keys=True, default=str))
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(j)
+    merged = []
+    for item in order:
+        if isinstance(item, Job):
+            merged.append(item)
+            continue
+        members = groups[item]
+        if len(members) == 1:
+            merged.append(members[0])
+            continue
+        eps = tuple(sorted(float(j.overrides["target_divergence"]) for j in members))
+        j0 = members[0]
+        ov = {k: v for k, v in j0.overrides.items() if k != "target_divergence"}
+        ov["target_divergences"] = eps
+        resolve(ov)
+        rest = _without_eps(j0.tag)
+        tag = ("" if rest == "base" else rest + ",") + "target_divergences=" + "x".join(f"{e:g}" for e in eps)
+        sname = Path(j0.name).name
+        name = f"{j0.agent}/{j0.env}/{tag}/{sname}"
+        sub_tags = {sub_run_name(float(j.overrides["target_divergence"])): j.tag for j in members}
+        merged.append(Job(name, j0.agent, j0.env, tag, j0.seeds, ov, str(out / name), sub_tags=sub_tags))
+    return merged
 
 
 # ---------------------------------------------------------------------------------------------- status
@@ -524,6 +579,12 @@ def run_job(job: dict) -> dict:
         conflict = config_conflict(run_dir, job["overrides"])
         if conflict:
             raise FidecError(conflict)
+        for sub, tag in (job.get("sub_tags") or {}).items():  # each ε's folder is reported as the job it replaces
+            (run_dir / sub).mkdir(exist_ok=True)
+            write_json(
+                run_dir / sub / JOB_FILE,
+                {"name": f"{job['name']}/{sub}", "tag": tag, **{k: job[k] for k in ("agent", "env", "seeds")}},
+            )
         summary = _read_json(run_dir / "summary.json")
         if summary and summary.get("final_step") == config.steps:
             action = "skipped"
@@ -883,6 +944,8 @@ def parse_set(items: list[str] | None) -> dict:
                 out[k] = v.lower() in ("true", "1")
             elif typ == tuple[int, ...]:
                 out[k] = tuple(int(x) for x in v.split(",") if x)
+            elif typ == tuple[float, ...]:
+                out[k] = tuple(float(x) for x in v.split(",") if x)
             elif typ in (int, float):
                 out[k] = typ(float(v)) if typ is int and "e" in v.lower() else typ(v)
             else:
@@ -900,8 +963,11 @@ def cmd_sweep(args) -> int:
         return 0
     if not args.suite:
         raise FidecError("name a suite (" + ", ".join(packaged_suites()) + ") or a suite file; --list shows them")
+    suite = load_suite(args.suite)
+    if args.vmap_target_divergence:
+        suite.vmap_target_divergence = True
     result = run_sweep(
-        args.suite,
+        suite,
         args.out,
         args.backend,
         seeds=parse_seeds(args.seeds),
@@ -954,6 +1020,13 @@ def register(sub) -> None:
         help="only variants whose tag matches (e.g. 'target_divergence=0.01,*'), to split a sweep into parts",
     )
     p.add_argument("--set", action="append", default=None, metavar="KEY=VALUE", help="config override for all runs")
+    p.add_argument(
+        "--vmap-target-divergence",
+        action="store_true",
+        help="train the grid's target divergences of one fd/deflow configuration in one process (vmapped like the "
+        "seeds; pays on a GPU, where an update is latency-bound); the suite key vmap_target_divergence = true does so "
+        "too. Each ε's results go to a sub-run folder tagged as the run it replaces",
+    )
     p.add_argument("--workers", type=int, default=None, help="local processes at once (default cores // cpus_per_run)")
     p.add_argument("--cpus-per-run", type=float, default=None, help="CPUs per run (default: the suite's)")
     p.add_argument("--gpus-per-run", type=float, default=None, help="Ray GPUs per run (default: the suite's)")

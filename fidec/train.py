@@ -61,14 +61,23 @@ def success_timing(env) -> str | None:
     return getattr(env.unwrapped, "_success_timing", None)
 
 
-def make_chunk_fn(agent, batch_size: int):
-    """``run_chunk(states, data, n) -> (states, infos)``: n updates for every seed, infos of shape (n, seeds)."""
+def make_chunk_fn(agent, batch_size: int, member_eps=None):
+    """``run_chunk(states, data, n) -> (states, infos)``: n updates for every member (seed), infos of shape
+    (n, members). ``member_eps`` (one target divergence per member, ``Config.target_divergences``) vmaps the
+    update over (state, eps): one process trains a whole ε × seed grid."""
 
-    def one_update(state, data):
+    def one_update(state, data, eps=None):
         rng, k = jax.random.split(state.rng)
-        return agent.update(state.replace(rng=rng), sample_batch(data, k, batch_size))
+        member = agent if eps is None else agent.with_target_divergence(eps)
+        return member.update(state.replace(rng=rng), sample_batch(data, k, batch_size))
 
-    all_seeds = jax.vmap(one_update, in_axes=(0, None))
+    if member_eps is None:
+        all_seeds = jax.vmap(one_update, in_axes=(0, None))
+    else:
+        eps_arr = jnp.asarray(member_eps, jnp.float32)
+
+        def all_seeds(states, data):
+            return jax.vmap(one_update, in_axes=(0, None, 0))(states, data, eps_arr)
 
     @partial(jax.jit, static_argnums=2, donate_argnums=0)
     def run_chunk(states, data, n):
@@ -76,7 +85,8 @@ def make_chunk_fn(agent, batch_size: int):
             # One seed: no vmap. XLA:CPU compiles a size-1 batch axis into slower code (LayerNorm/GELU
             # backward; 5-15 % per update, benchmarks/speed/README.md). Same computation.
             state = jax.tree_util.tree_map(lambda x: x[0], states)
-            state, infos = jax.lax.scan(lambda s, _: one_update(s, data), state, None, length=n)
+            eps0 = None if member_eps is None else float(member_eps[0])
+            state, infos = jax.lax.scan(lambda s, _: one_update(s, data, eps0), state, None, length=n)
             return jax.tree_util.tree_map(lambda x: x[None], state), jax.tree_util.tree_map(lambda x: x[:, None], infos)
         return jax.lax.scan(lambda s, _: all_seeds(s, data), states, None, length=n)
 
@@ -85,6 +95,11 @@ def make_chunk_fn(agent, batch_size: int):
 
 def init_states(agent, seeds: list[int]):
     return jax.jit(jax.vmap(agent.init))(jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
+
+
+def sub_run_name(eps: float) -> str:
+    """The sub-run folder of one target divergence of a ``target_divergences`` run."""
+    return f"target_divergence={eps:g}"
 
 
 def seed_slice(tree, i: int):
@@ -137,15 +152,21 @@ class Trainer:
         self.task = task or load_task(config.env, config.dataset_dir, env_id=config.env_id)
         self.agent = make_agent(config, self.task.obs_dim, self.task.action_dim)
         self.seeds = config.seeds
+        # members: one per seed, or one per (target divergence, seed), ε-major, with Config.target_divergences;
+        # each ε's records go to its own sub-run folder, a normal run folder for reports
+        self.eps_grid = tuple(float(e) for e in config.target_divergences)
+        self.member_eps = [e for e in self.eps_grid or (None,) for _ in self.seeds]
+        self.member_seeds = [s for _ in self.eps_grid or (None,) for s in self.seeds]
+        self.sub_logs = {e: MetricsLog(self.run_dir / sub_run_name(e)) for e in self.eps_grid}
         self.log = MetricsLog(self.run_dir)
         self.data = to_device(self.task.train)
         diag_idx = np.random.default_rng(0).integers(0, len(self.task.val["observations"]), DIAG_BATCH)
         self.diag_batch = {k: jnp.asarray(v[diag_idx]) for k, v in self.task.val.items()}
-        self.run_chunk = make_chunk_fn(self.agent, config.batch_size)
+        self.run_chunk = make_chunk_fn(self.agent, config.batch_size, self.member_eps if self.eps_grid else None)
         self.diagnostics = jax.jit(jax.vmap(self.agent.diagnostics, in_axes=(0, None, 0)))
         # validation-set loss terms at log time (the release's main.py logs total_loss on a val batch)
         self.val_losses = jax.jit(jax.vmap(self.agent.loss_terms, in_axes=(0, None, 0)))
-        self.states = init_states(self.agent, self.seeds)
+        self.states = init_states(self.agent, self.member_seeds)  # a seed starts alike at every ε (paired)
         self.step = 0
         self.wall = 0.0
         self.saved_step: int | None = None  # step of the checkpoint in the run folder, None without one
@@ -167,7 +188,7 @@ class Trainer:
         created = not run_dir.exists()
         lock = RunLock(run_dir).acquire()  # one writer per run folder, before anything is read or written
         try:
-            if checkpoint.exists(run_dir) or (run_dir / "metrics.jsonl").exists():
+            if checkpoint.exists(run_dir) or any(run_dir.glob("**/metrics.jsonl")):
                 raise FidecError(
                     f"run folder {run_dir} already holds a run; continue it with 'fidec train --resume {run_dir}' "
                     "or choose another --run-dir"
@@ -216,7 +237,8 @@ class Trainer:
                 raise FidecError(f"--steps {steps} is below the run's current step {t.step}")
             if not read_only:
                 remove_stale_temporaries(run_dir)  # left by a killed writer; safe under the lock
-                t.log.truncate_after(t.step)  # records written after the checkpoint are redone
+                for log in t.logs():
+                    log.truncate_after(t.step)  # records written after the checkpoint are redone
                 t._write_config()
         except BaseException:
             if lock is not None:
@@ -230,22 +252,27 @@ class Trainer:
             self._lock.release()
             self._lock = None
 
+    def logs(self) -> list[MetricsLog]:
+        """The metric files this run writes: its own, or one per target divergence."""
+        return list(self.sub_logs.values()) if self.eps_grid else [self.log]
+
     def _write_config(self):
         env = self.env
-        write_json(
-            self.run_dir / "config.json",
-            {
-                "config": self.config.to_dict(),
-                "versions": versions(),
-                "success_timing": success_timing(env),
-                "dataset": {
-                    "name": self.task.dataset_name,
-                    "dir": self.task.dataset_dir,
-                    "transitions": int(len(self.task.train["observations"])),
-                    **self.task.info,  # Minari/npz: source, conventions applied, action rule, evaluation env
-                },
+        meta = {
+            "versions": versions(),
+            "success_timing": success_timing(env),
+            "dataset": {
+                "name": self.task.dataset_name,
+                "dir": self.task.dataset_dir,
+                "transitions": int(len(self.task.train["observations"])),
+                **self.task.info,  # Minari/npz: source, conventions applied, action rule, evaluation env
             },
-        )
+        }
+        write_json(self.run_dir / "config.json", {"config": self.config.to_dict(), **meta})
+        for eps, log in self.sub_logs.items():  # each ε's folder reads as a run of its own (fidec report)
+            log.dir.mkdir(parents=True, exist_ok=True)
+            sub = {"config": self.config.member_config(eps).to_dict(), "group": str(self.run_dir.resolve()), **meta}
+            write_json(log.dir / "config.json", sub)
 
     @property
     def env(self):
@@ -263,11 +290,19 @@ class Trainer:
 
     def run(self) -> dict:
         """Train to ``config.steps``; records go to metrics.jsonl/csv and the loggers named by ``config.logger``."""
-        self._stream = open_stream(self.log, self.config.logger, self.seeds, self.config.to_dict(), self.step)
+        c = self.config
+        self._streams = {}
         try:
+            if self.eps_grid:
+                for eps, log in self.sub_logs.items():
+                    sub = c.member_config(eps).to_dict()
+                    self._streams[eps] = open_stream(log, c.logger, self.seeds, sub, self.step)
+            else:
+                self._streams[None] = open_stream(self.log, c.logger, self.seeds, c.to_dict(), self.step)
             return self._run()
         finally:
-            self._stream.close()
+            for stream in self._streams.values():
+                stream.close()
             if self._env_pool is not None:
                 self._env_pool.close()
                 self._env_pool = None
@@ -309,7 +344,7 @@ class Trainer:
             if n in compiled:
                 window_updates, window_time = window_updates + n, window_time + dt
             compiled.add(n)
-            bad = first_nonfinite(infos, self.step, self.seeds) or self._nonfinite_state(new_states, n)
+            bad = first_nonfinite(infos, self.step, self.member_labels) or self._nonfinite_state(new_states, n)
             if bad:
                 bar.close()
                 raise NonFiniteLossError(f"{bad}; {self._nonfinite_advice()}")
@@ -319,7 +354,7 @@ class Trainer:
 
             records = []
             if self.step % c.log_every == 0 or self.step == c.steps:
-                ups = window_updates * len(self.seeds) / window_time if window_time > 0 else None
+                ups = window_updates * len(self.member_seeds) / window_time if window_time > 0 else None
                 # share of the wall time since the previous train record spent inside compiled chunks; the rest
                 # is host work between chunks (logging, diagnostics, evaluation, checkpoints)
                 now = time.perf_counter()
@@ -338,7 +373,9 @@ class Trainer:
                     file=sys.stderr,
                 )
             if records:
-                self._stream.append(records)
+                for eps, stream in self._streams.items():  # each ε's records to its own folder
+                    mine = [r for r in records if r.get("target_divergence", None) == eps or eps is None]
+                    stream.append(mine)
             if self.step % c.checkpoint_every == 0 or self.step == c.steps:
                 # the loss terms since the last record travel with the checkpoint: a resumed run logs the
                 # same averages as an uninterrupted one
@@ -375,8 +412,22 @@ class Trainer:
         bad = checkpoint.nonfinite_leaves(seed_slice(jax.device_get(states), seed_i))
         return (
             f"the parameters became non-finite during steps {self.step + 1}-{self.step + n} (seed "
-            f"{self.seeds[seed_i]}: {len(bad)} non-finite leaves, first {bad[0] if bad else '?'})"
+            f"{self.member_labels[seed_i]}: {len(bad)} non-finite leaves, first {bad[0] if bad else '?'})"
         )
+
+    @property
+    def member_labels(self) -> list:
+        """How messages name each member: its seed, with its ε in a ``target_divergences`` run."""
+        if not self.eps_grid:
+            return list(self.member_seeds)
+        return [f"{s}, target_divergence {e:g}" for e, s in zip(self.member_eps, self.member_seeds, strict=True)]
+
+    def _member_fields(self, i: int) -> dict:
+        """The record fields naming member ``i``."""
+        out = {"seed": self.member_seeds[i]}
+        if self.eps_grid:
+            out["target_divergence"] = self.member_eps[i]
+        return out
 
     def _nonfinite_advice(self) -> str:
         lr = self.config.lr
@@ -407,16 +458,16 @@ class Trainer:
 
     def _train_records(self, chunk_infos, ups, time_in_chunks_frac=None) -> list[dict]:
         merged = {k: np.concatenate([ci[k] for ci in chunk_infos], axis=0) for k in chunk_infos[0]}
-        keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(s), self.step))(jnp.array(self.seeds))
+        keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(s), self.step))(jnp.array(self.member_seeds))
         diags = jax.device_get(self.diagnostics(self.states, self.diag_batch, keys))
         val = jax.device_get(self.val_losses(self.states, self.diag_batch, keys))
         diags.update({f"val_{k}": v for k, v in val.items() if not k.startswith("grad_norm")})
         out = []
-        for i, seed in enumerate(self.seeds):
+        for i in range(len(self.member_seeds)):
             rec = {
                 "kind": "train",
                 "step": self.step,
-                "seed": seed,
+                **self._member_fields(i),
                 "wall_time": self.wall,
                 "updates_per_s": ups,
                 "time_in_chunks_frac": time_in_chunks_frac,
@@ -447,7 +498,7 @@ class Trainer:
             self.states.params,
             self._env_pool,
             c.eval_episodes,
-            [self.eval_seed(s) for s in self.seeds],
+            [self.eval_seed(s) for s in self.member_seeds],  # a seed meets the same episodes at every ε
             policy_fn=self._batch_policy_fn,
             max_envs=c.eval_envs,
         )
@@ -457,13 +508,13 @@ class Trainer:
             {
                 "kind": "eval",
                 "step": self.step,
-                "seed": seed,
+                **self._member_fields(i),
                 "episodes": c.eval_episodes,
                 "eval_time_s": dt,
                 "wall_time": self.wall,
                 **res,
             }
-            for seed, res in zip(self.seeds, results, strict=True)
+            for i, res in enumerate(results)
         ]
 
     def _with_normalized_score(self, res: dict) -> dict:
@@ -476,7 +527,7 @@ class Trainer:
         if self._policy_fn is None:
             self._policy_fn = make_policy_fn(self.agent)
         out = []
-        for i, seed in enumerate(self.seeds):
+        for i, seed in enumerate(self.member_seeds):
             t0 = time.perf_counter()
             res = evaluate(
                 self.agent,
@@ -491,7 +542,7 @@ class Trainer:
                 {
                     "kind": "eval",
                     "step": self.step,
-                    "seed": seed,
+                    **self._member_fields(i),
                     "episodes": self.config.eval_episodes,
                     "eval_time_s": time.perf_counter() - t0,
                     "wall_time": self.wall,
@@ -501,9 +552,29 @@ class Trainer:
         return out
 
     def finish(self) -> dict:
+        if not self.eps_grid:
+            return self._finish_folder(self.log)
+        subs = {eps: self._finish_folder(log) for eps, log in self.sub_logs.items()}
+        # the group folder's summary: every (ε, seed), and the final step the sweep checks
+        per_seed = {
+            f"{seed} (target_divergence {eps:g})": v for eps, sub in subs.items() for seed, v in sub["per_seed"].items()
+        }
+        first = next(iter(subs.values()))
+        summary = {
+            **{k: first[k] for k in ("agent", "env", "wall_time_s", "time_in_chunks_frac", "final_step")},
+            "per_seed": per_seed,
+            "score_mean": None,
+            "score_mean_by_target_divergence": {f"{eps:g}": sub["score_mean"] for eps, sub in subs.items()},
+            "sub_runs": [str(log.dir.name) for log in self.sub_logs.values()],
+            "updates_per_s_median": first.get("updates_per_s_median"),
+        }
+        write_json(self.run_dir / "summary.json", summary)
+        return summary
+
+    def _finish_folder(self, log: MetricsLog) -> dict:
         from fidec.plots import learning_curve
 
-        summary = summarize(self.run_dir)
+        summary = summarize(log.dir)
         summary.update(
             agent=self.config.agent,
             env=self.config.env,
@@ -512,13 +583,13 @@ class Trainer:
             success_timing=success_timing(self.env),
             ogbench=versions()["ogbench"],
         )
-        for seed, rows in _final_evals(self.log.records("eval")).items():  # Minari/npz tasks: return-based scores
+        for seed, rows in _final_evals(log.records("eval")).items():  # Minari/npz tasks: return-based scores
             for k in ("return", "normalized_score") if self.task.source != "ogbench" else ():
                 if k in rows and str(seed) in summary["per_seed"]:
                     summary["per_seed"][str(seed)][f"final_{k}"] = rows[k]
-        write_json(self.run_dir / "summary.json", summary)
-        if self.log.records("eval"):
-            learning_curve(self.run_dir, self.run_dir / "learning_curve.png")
+        write_json(log.dir / "summary.json", summary)
+        if log.records("eval"):
+            learning_curve(log.dir, log.dir / "learning_curve.png")
         return summary
 
 

@@ -29,6 +29,13 @@ def _int_tuple(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _float_tuple(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def flag_help(f: dataclasses.Field) -> str:
     """``--help`` text of a config field: what it is, its allowed values and its default (from FIELDS)."""
     rule = FIELDS.get(f.name, UNDOCUMENTED)
@@ -57,6 +64,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
             kw["action"] = argparse.BooleanOptionalAction
         elif typ == tuple[int, ...]:
             kw.update(type=_int_tuple, metavar="W1,W2,...")
+        elif typ == tuple[float, ...]:
+            kw.update(type=_float_tuple, metavar="X1,X2,...")
         elif typ in (int, float):
             kw["type"] = typ
         else:
@@ -120,7 +129,7 @@ def cmd_evaluate(args) -> int:
     if not checkpoint.exists(args.run_dir):
         raise ConfigError(f"{args.run_dir} has no checkpoint yet; train it first")
     env = make_render_env(trainer.task) if args.video else trainer.env
-    eval_seeds = [10_000 + seed for seed in trainer.seeds]
+    eval_seeds = [10_000 + seed for seed in trainer.member_seeds]
     if args.eval_mode == "vectorised":
         # waves of at most the run's eval_envs environments; with --video they render (only episode 0 of each seed
         # calls render) and live in this process
@@ -143,14 +152,15 @@ def cmd_evaluate(args) -> int:
         finally:
             pool.close()
     results = {}
-    for i, seed in enumerate(trainer.seeds):
+    for i, seed in enumerate(trainer.member_labels):  # seeds, or (seed, ε) with --target-divergences
         if args.eval_mode == "vectorised":
             res = batched[i]
         else:
             params = seed_slice(trainer.states.params, i)
             res = evaluate(trainer.agent, params, env, args.episodes, seed=eval_seeds[i], render=args.video)
         if args.video:
-            gif = save_gif(res.pop("frames"), Path(args.run_dir) / f"video_seed{seed}.gif")
+            tag = str(seed).replace(", target_divergence ", "_eps")
+            gif = save_gif(res.pop("frames"), Path(args.run_dir) / f"video_seed{tag}.gif")
             res["video"] = str(gif)
         if trainer.task.normalize_return is not None:  # Minari datasets with reference scores
             res["normalized_score"] = trainer.task.normalize_return(res["return"])

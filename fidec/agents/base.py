@@ -10,6 +10,9 @@ function of the parameters, the batch and that noise) differentiated once. The s
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
@@ -28,6 +31,13 @@ class Agent:
         self.action_dim = action_dim
         self.flow_net = VelocityField(config.hidden_dims, action_dim, weight_init=config.weight_init)
         self.critic_net = CriticEnsemble(config.hidden_dims, weight_init=config.weight_init)
+
+    def with_target_divergence(self, eps) -> Agent:
+        """This agent with another target divergence, which may be a traced scalar: ``target_divergences`` runs
+        vmap the update over (state, eps) pairs. Only the Lagrangian reads it; networks and optimiser are shared."""
+        clone = copy.copy(self)
+        clone.config = dataclasses.replace(self.config, target_divergence=eps)
+        return clone
 
     # --- to be provided by subclasses
     def init_params(self, key) -> dict:
@@ -116,9 +126,7 @@ class Agent:
         return flow_matching_noise(key, batch["actions"])
 
     def flow_loss(self, flow_params, batch: Batch, key=None, noise: dict | None = None) -> jax.Array:
-        return flow_matching_loss(
-            self.velocity(flow_params), batch["observations"], batch["actions"], key, noise=noise
-        )
+        return flow_matching_loss(self.velocity(flow_params), batch["observations"], batch["actions"], key, noise=noise)
 
     def act(self, params: dict, obs, key) -> jax.Array:
         """Actions for one observation (obs_dim,) or a batch (B, obs_dim)."""
