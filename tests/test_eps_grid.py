@@ -23,7 +23,8 @@ EPS = (0.0005, 0.05)
 
 def tiny(d, **kw):
     base = {"env": TINY_ENV, "preset": "tiny", "dataset_dir": str(d), "steps": 20}
-    base.update(checkpoint_every=10, eval_every=10)
+    # one episode per member and evaluation, in one env (a cube env takes seconds to make)
+    base.update(checkpoint_every=10, eval_every=10, eval_episodes=1, eval_envs=1)
     return resolve({**base, **kw})
 
 
