@@ -191,7 +191,7 @@ def test_online_run_grows_the_buffer_by_one_per_env_step_and_resumes_bit_identic
 
         def wrapped(states, data, rings, m0, n):
             calls.append(n)
-            if len(calls) == 3:  # env steps 21-30: after the step-20 (online step 10) checkpoint... and the 30 one
+            if len(calls) == 3:  # updates 31-40: after the step-20 checkpoint (online step 10) and step-30 record
                 raise KeyboardInterrupt
             return run(states, data, rings, m0, n)
 
