@@ -116,6 +116,34 @@ def measure(agent: str, args) -> dict:
     return out
 
 
+def to_markdown(results: dict) -> str:
+    """The table of benchmarks/online/interleaved.md from interleaved.json."""
+    ks = sorted(int(k[1:]) for a in results["agents"] for k in a if k.startswith("k") and k[1:].isdigit())
+    ks = sorted(set(ks))
+    lines = [
+        f"`{results['command']}`",
+        "",
+        f"Machine: {results['machine']['cpus']} CPUs, load average at start "
+        f"{results['machine']['load_average_start']}, at end {results['machine'].get('load_average_end')} "
+        "(shared with other work). Medians over rounds.",
+        "",
+        "| agent | offline upd/s | k | online loop upd/s | cost per online update (x offline) "
+        "| act | env | push | update |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for a in results["agents"]:
+        for k in ks:
+            r = a[f"k{k}"]
+            sh = r["shares"]
+            lines.append(
+                f"| {a['agent']} | {a['offline_updates_per_s']:.1f} | {k} | {r['loop_updates_per_s']:.1f} | "
+                f"{r['cost_per_update']:.2f} | "
+                + " | ".join(f"{100 * sh[p]:.1f} %" for p in ("act", "env", "push", "update"))
+                + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--agents", default="fql,deflow,fd")
@@ -126,8 +154,17 @@ def main() -> None:
     p.add_argument("--updates", type=int, default=200, help="U: updates per measurement (a multiple of every k)")
     p.add_argument("--ks", type=lambda s: [int(x) for x in s.split(",")], default=[1, 10])
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the JSON results; a .md table is written beside it")
+    p.add_argument("--markdown-only", action="store_true", help="only (re)write the .md from an existing --out")
     args = p.parse_args()
+    md = os.path.splitext(args.out)[0] + ".md"
+    if args.markdown_only:
+        with open(args.out) as f:
+            text = to_markdown(json.load(f))
+        with open(md, "w") as f:
+            f.write(text)
+        print(text)
+        return
     from fidec.cli import enable_compilation_cache, quiet_warnings
 
     quiet_warnings()
@@ -148,6 +185,8 @@ def main() -> None:
         with open(tmp, "w") as f:
             json.dump(results, f, indent=2)
         os.replace(tmp, args.out)
+    with open(md, "w") as f:
+        f.write(to_markdown(results))
 
 
 if __name__ == "__main__":
