@@ -8,6 +8,11 @@ over seeds); the update after online step ``m`` samples from the buffer as it wa
 a chunk come from the parameters before it, at most ``k - 1`` updates old. ``k`` is cut at the log, evaluation
 and checkpoint steps, so those happen exactly where they would with ``k = 1``.
 
+Checkpoints cut the episodes in progress in every run (:mod:`fidec.online.collect`), so a resumed online run is
+bit-identical to an uninterrupted one; the authors' release cannot resume online at all
+(``scripts/run_fqlscope_online_grid_resume_2x4090.sh`` L272: "exact online resume is unsupported by current
+code; restarting from offline checkpoint").
+
 The step axis of every record is the gradient update count (offline steps, then ``online_updates_per_step`` per
 environment step); online train records add ``phase = 'online'``, ``env_steps``, the buffer's sizes, the
 episodes that ended since the previous record (return, success, length), throughput and where the time went.
