@@ -4,6 +4,7 @@ import fidec.api as fd
 
 cfg = fd.make_config(agent="fd", env="cube-single-play-singletask-task2-v0", preset="cpu", steps=20_000)
 policy = fd.train(cfg, run_dir="runs/my-fd")        # trains (or use fd.resume("runs/my-fd"))
+# offline to online: fd.make_config(..., steps=20_000, online_steps=20_000[, balanced_sampling=True])
 env = fd.make_env(cfg.env)                            # the task's OGBench environment
 observation, info = env.reset(seed=0)
 action = policy.act(observation)                      # numpy in, numpy out
@@ -90,10 +91,13 @@ def train(
     return _policy_from_trainer(trainer, 0)
 
 
-def resume(run_dir: str | os.PathLike, steps: int | None = None, progress: bool = True) -> Policy:
+def resume(
+    run_dir: str | os.PathLike, steps: int | None = None, progress: bool = True, online_steps: int | None = None
+) -> Policy:
+    """Continue a run exactly where its checkpoint left it; ``steps``/``online_steps`` extend it."""
     from fidec.train import Trainer
 
-    trainer = Trainer.resume(run_dir, steps=steps, progress=progress)
+    trainer = Trainer.resume(run_dir, steps=steps, progress=progress, online_steps=online_steps)
     trainer.run()
     return _policy_from_trainer(trainer, 0)
 

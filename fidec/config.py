@@ -87,6 +87,14 @@ class Config:
     # --- FQL
     fql_alpha: float = 10.0
 
+    # --- offline-to-online fine-tuning (fidec/online; FQL's main.py semantics)
+    online_steps: int = 0  # environment steps per seed after the offline steps (0: offline only)
+    online_updates_per_step: int = 1  # gradient updates per environment step (FQL: 1)
+    online_collect: int = 10  # environment steps collected between compiled update calls (k)
+    buffer_size: int = 2_000_000  # replay buffer capacity (FQL's default)
+    balanced_sampling: bool = False  # half of each batch from the dataset, half from a separate online buffer
+    online_freeze_flow: bool = False  # hold the behaviour flow fixed online (the release's fix_bc_flow_online)
+
     # --- training loop, evaluation and logging
     chunk_size: int = 1000  # updates per compiled call (lax.scan)
     log_every: int = 5000
@@ -160,11 +168,42 @@ class Config:
                 bad(f"target_divergences (several epsilons in one process) is for fd and deflow, not {self.agent}")
             if not self.lagrangian:
                 bad("target_divergences needs the Lagrangian (--lagrangian): without it epsilon changes nothing")
+            if self.online_steps:
+                bad("target_divergences trains offline only; run each epsilon's online phase as its own run")
             if len(set(self.target_divergences)) != len(self.target_divergences):
                 bad(f"target_divergences has repeated values: {','.join(map(str, self.target_divergences))}")
         for name in ("log_every", "eval_every", "checkpoint_every"):
             if getattr(self, name) % self.chunk_size:
                 bad(f"{name} ({getattr(self, name)}) must be a multiple of chunk_size ({self.chunk_size})")
+        self._validate_online(bad)
+
+    def _validate_online(self, bad) -> None:
+        """The rules of the online phase (fidec/online)."""
+        if not self.online_steps:
+            for name in ("balanced_sampling", "online_freeze_flow"):
+                if getattr(self, name):
+                    flag = "--" + name.replace("_", "-")
+                    bad(f"{flag} applies to the online phase; add --online-steps N (N > 0) or drop {flag}")
+            return
+        if self.agent == "bc":
+            bad(
+                "flow BC (--agent bc) has no online phase (no critic, no reward); use fd, deflow or fql with "
+                "--online-steps"
+            )
+        if self.balanced_sampling and self.batch_size < 2:
+            bad(
+                "--balanced-sampling takes batch_size // 2 from each source; batch_size must be >= 2, got "
+                f"{self.batch_size}"
+            )
+        u = self.online_updates_per_step
+        for name in ("steps", "log_every", "eval_every", "checkpoint_every"):
+            if getattr(self, name) % u:
+                bad(f"{name} ({getattr(self, name)}) must be a multiple of online_updates_per_step ({u})")
+
+    @property
+    def total_steps(self) -> int:
+        """Gradient updates of the whole run: the offline steps, then online_steps x online_updates_per_step."""
+        return self.steps + self.online_steps * self.online_updates_per_step
 
 
 @dataclass(frozen=True)
@@ -267,6 +306,28 @@ FIELDS: dict[str, Rule] = {
         ("per-state", "per-action"),
     ),
     "fql_alpha": Rule("weight of FQL's distillation term (fql)", low=0),
+    "online_steps": Rule(
+        "offline-to-online: environment steps per seed after the offline --steps, each seed in its own "
+        "environment (fd, deflow, fql); 0 = offline only",
+        low=0,
+    ),
+    "online_updates_per_step": Rule("online: gradient updates per environment step (FQL: 1)", low=1),
+    "online_collect": Rule(
+        "online: environment steps collected (one batched policy call each) before their updates run as one "
+        "compiled call; 1 = FQL's act-update alternation",
+        low=1,
+    ),
+    "buffer_size": Rule(
+        "online replay capacity (FQL's buffer_size): the dataset plus online transitions, oldest overwritten "
+        "first; with --balanced-sampling the online buffer's own capacity",
+        low=1,
+    ),
+    "balanced_sampling": Rule(
+        "online: half of each batch from the dataset, half from a separate online buffer (FQL's balanced_sampling)"
+    ),
+    "online_freeze_flow": Rule(
+        "online: hold the behaviour flow's parameters fixed (the release's fix_bc_flow_online; fd, deflow, fql)"
+    ),
     "chunk_size": Rule("updates per compiled call (lax.scan); log/eval/checkpoint intervals are multiples", low=1),
     "log_every": Rule("steps between training records (a multiple of chunk_size)", low=1),
     "eval_every": Rule("steps between evaluations (a multiple of chunk_size)", low=1),

@@ -44,6 +44,16 @@ def learning_curve(run_dir, path) -> Path:
             xs, ys = zip(*sorted(pts), strict=True)
             axes[1].plot(xs, ys, ".-", ms=2, label=key)
     axes[1].set(xlabel="gradient steps", yscale="log", title="training terms")
+    online_start = _online_start(run_dir)
+    if online_start is not None:  # offline-to-online: the online episodes' success and where the phase starts
+        on = [r for r in train if r.get("phase") == "online" and isinstance(r.get("online_success"), (int, float))]
+        on_steps = sorted({r["step"] for r in on})
+        if on_steps:
+            ys = [np.mean([r["online_success"] for r in on if r["step"] == st]) for st in on_steps]
+            axes[0].plot(on_steps, ys, "--", color="tab:green", lw=1.2, label="online episodes (training)")
+        for ax in axes:
+            ax.axvline(online_start, color="tab:red", ls=":", lw=1.2, label="online phase starts")
+        axes[0].legend(loc="upper left", fontsize=8)
     axes[1].legend(fontsize=8)
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -52,3 +62,14 @@ def learning_curve(run_dir, path) -> Path:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x >= 1000 else f"{x:g}"))
     fig.suptitle(Path(run_dir).name)
     return save_figure(fig, path)
+
+
+def _online_start(run_dir) -> int | None:
+    """The step where the run's online phase starts (its offline steps), or None for an offline run."""
+    import json
+
+    try:
+        cfg = json.loads((Path(run_dir) / "config.json").read_text())["config"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return int(cfg["steps"]) if cfg.get("online_steps") else None

@@ -157,9 +157,11 @@ def load_runs(paths, include_incomplete: bool = False) -> tuple[list[Run], list[
         if not job and meta.get("group"):  # one ε of a --target-divergences run trained outside a sweep
             job = {"tag": f"target_divergence={cfg['target_divergence']:g}"}
         summary = _read_json(d / "summary.json")
-        complete = bool(summary) and summary.get("final_step") == cfg.get("steps")
+        # offline steps, then the online phase's updates (offline-to-online runs)
+        total = (cfg.get("steps") or 0) + (cfg.get("online_steps") or 0) * (cfg.get("online_updates_per_step") or 1)
+        complete = bool(summary) and summary.get("final_step") == total
         if not complete and not include_incomplete:
-            notes.append(f"`{d}`: unfinished (no summary.json at its {cfg.get('steps')} steps; --include-incomplete)")
+            notes.append(f"`{d}`: unfinished (no summary.json at its {total} steps; --include-incomplete)")
             continue
         log = MetricsLog(d)
         evals, train = log.records("eval"), log.records("train")
@@ -473,6 +475,9 @@ def plot_curves(runs: list[Run], family: str, path: Path, colors: dict) -> Path:
             ax.fill_between(
                 steps, 100 * np.clip(mean - std, 0, 1), 100 * np.clip(mean + std, 0, 1), color=colors[m], alpha=0.2
             )
+        starts = sorted({int(r.config["steps"]) for r in mine if r.env == env and r.config.get("online_steps")})
+        for i, st in enumerate(starts):  # offline-to-online runs: where the online phase starts
+            ax.axvline(st, color="tab:red", ls=":", lw=1.2, label="online phase starts" if i == 0 else None)
         ax.set(title=task_label(env), xlabel="gradient steps", ylim=(-2, 102))
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(envs) :]:

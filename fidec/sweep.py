@@ -93,7 +93,17 @@ SUITE_KEYS = {
 #: Config fields a suite may not set in [config]/[grid]: the sweep sets them per job.
 JOB_FIELDS = {"agent", "env", "seed", "num_seeds", "dataset_dir", "family"}
 #: Fields that may differ between a run folder's saved config and the job without a conflict.
-MUTABLE_FIELDS = {"steps", "dataset_dir", "family", "metric", "eval_mode", "eval_envs", "eval_workers", "logger"}
+MUTABLE_FIELDS = {
+    "steps",
+    "online_steps",
+    "dataset_dir",
+    "family",
+    "metric",
+    "eval_mode",
+    "eval_envs",
+    "eval_workers",
+    "logger",
+}
 
 
 # ---------------------------------------------------------------------------------------------- suites
@@ -515,11 +525,9 @@ def job_status(job: Job) -> tuple[str, str | None]:
     from fidec import checkpoint
 
     run_dir = Path(job.run_dir)
-    steps = job.overrides.get("steps")
-    if steps is None:
-        from fidec.config import resolve
+    from fidec.config import resolve
 
-        steps = resolve(job.overrides).steps
+    steps = resolve(job.overrides).total_steps  # offline steps, then the online phase's updates
     summary = _read_json(run_dir / "summary.json")
     started = (run_dir / "config.json").exists() or checkpoint.exists(run_dir)
     if started:
@@ -586,13 +594,15 @@ def run_job(job: dict) -> dict:
                 {"name": f"{job['name']}/{sub}", "tag": tag, **{k: job[k] for k in ("agent", "env", "seeds")}},
             )
         summary = _read_json(run_dir / "summary.json")
-        if summary and summary.get("final_step") == config.steps:
+        if summary and summary.get("final_step") == config.total_steps:
             action = "skipped"
         else:
             print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] job {job['name']} in pid {os.getpid()}", flush=True)
             if (run_dir / "config.json").exists():
                 action = "resumed"
-                trainer = Trainer.resume(run_dir, steps=config.steps, progress=False)
+                trainer = Trainer.resume(
+                    run_dir, steps=config.steps, online_steps=config.online_steps or None, progress=False
+                )
             else:
                 action = "started"
                 trainer = Trainer.create(config, run_dir, progress=False)

@@ -28,6 +28,8 @@ from fidec.data.loading import Task, load_task, sample_batch, to_device
 from fidec.errors import FidecError, NonFiniteLossError
 from fidec.evaluate import EnvPool, evaluate, evaluate_seeds, make_batch_policy_fn, make_policy_fn
 from fidec.loggers import open_stream, require_loggers
+from fidec.online.collect import check_steppable
+from fidec.online.phase import OnlinePhase, new_online_state
 from fidec.runs import MetricsLog, RunLock, remove_stale_temporaries, summarize, write_json
 
 DIAG_BATCH = 256
@@ -141,8 +143,10 @@ def format_duration(seconds: float) -> str:
     return f"{m}m {s:02d}s" if m else f"{s}s"
 
 
-class Trainer:
-    """Owns one run folder. ``Trainer(config, run_dir).run()`` trains; ``Trainer.resume(run_dir)`` continues."""
+class Trainer(OnlinePhase):
+    """Owns one run folder. ``Trainer(config, run_dir).run()`` trains; ``Trainer.resume(run_dir)`` continues.
+
+    With ``online_steps > 0`` the offline steps are followed by the online phase (:mod:`fidec.online`)."""
 
     def __init__(self, config: Config, run_dir: str | Path, task: Task | None = None, progress: bool = True):
         config.validate()
@@ -178,6 +182,8 @@ class Trainer:
         self._env_pool = None
         self.chunk_time = 0.0  # this process: seconds inside compiled chunk calls, and in the whole loop
         self.loop_time = 0.0
+        self.online = new_online_state(len(self.seeds))  # online counters, buffer segments (checkpointed)
+        self._collector = None
 
     # ------------------------------------------------------------------ run folder
     @classmethod
@@ -195,6 +201,8 @@ class Trainer:
                 )
             remove_stale_temporaries(run_dir)
             t = cls(config, run_dir, task=task, progress=progress)
+            if config.online_steps:
+                check_steppable(t.task)  # before anything is written
             t._lock = lock
             t._write_config()
         except BaseException:
@@ -206,10 +214,17 @@ class Trainer:
 
     @classmethod
     def resume(
-        cls, run_dir, steps: int | None = None, progress: bool = True, task: Task | None = None, read_only=False
+        cls,
+        run_dir,
+        steps: int | None = None,
+        progress: bool = True,
+        task: Task | None = None,
+        read_only=False,
+        online_steps: int | None = None,
     ):
         """Load a run folder at its latest checkpoint. ``read_only`` (for evaluation/loading) changes no file and
-        takes no lock; otherwise the folder's lock is held until :meth:`run` ends (or :meth:`close`)."""
+        takes no lock; otherwise the folder's lock is held until :meth:`run` ends (or :meth:`close`).
+        ``steps``/``online_steps`` extend the offline/online phase (offline only before the online one began)."""
         run_dir = Path(run_dir)
         cfg_path = run_dir / "config.json"
         if not cfg_path.exists():
@@ -217,9 +232,12 @@ class Trainer:
         lock = None if read_only else RunLock(run_dir).acquire()
         try:
             config = Config.from_dict(json.loads(cfg_path.read_text())["config"])
+            saved_steps = config.steps
             if steps is not None:
                 config.steps = steps
-                config.validate()
+            if online_steps is not None:
+                config.online_steps = online_steps
+            config.validate()
             t = cls(config, run_dir, task=task, progress=progress)
             t._lock = lock
             saved = json.loads(cfg_path.read_text()).get("dataset", {}).get("sha256")
@@ -233,8 +251,21 @@ class Trainer:
                 t.step, t.wall = int(meta["step"]), float(meta["wall_time"])
                 t.saved_step = t.step
                 t.log_window = dict(meta.get("log_window") or {})
+                if meta.get("online"):
+                    t.online = meta["online"]
+            if t.step > saved_steps and steps is not None and steps != saved_steps:
+                raise FidecError(
+                    f"{run_dir} is in its online phase (step {t.step}, offline steps {saved_steps}); --steps can no "
+                    "longer change: extend the online phase with --online-steps N"
+                )
             if steps is not None and steps < t.step:
                 raise FidecError(f"--steps {steps} is below the run's current step {t.step}")
+            if online_steps is not None and online_steps < t.online["env_steps"]:
+                raise FidecError(
+                    f"--online-steps {online_steps} is below the run's online steps so far ({t.online['env_steps']})"
+                )
+            if config.online_steps and not read_only:
+                check_steppable(t.task)
             if not read_only:
                 remove_stale_temporaries(run_dir)  # left by a killed writer; safe under the lock
                 for log in t.logs():
@@ -299,6 +330,7 @@ class Trainer:
                     self._streams[eps] = open_stream(log, c.logger, self.seeds, sub, self.step)
             else:
                 self._streams[None] = open_stream(self.log, c.logger, self.seeds, c.to_dict(), self.step)
+                self._stream = self._streams[None]  # the online phase's records (no ε grid online: Config.validate)
             return self._run()
         finally:
             for stream in self._streams.values():
@@ -306,6 +338,9 @@ class Trainer:
             if self._env_pool is not None:
                 self._env_pool.close()
                 self._env_pool = None
+            if self._collector is not None:
+                self._collector.close()
+                self._collector = None
             self.close()
 
     def _run(self) -> dict:
@@ -314,8 +349,8 @@ class Trainer:
 
         bar = tqdm(
             total=c.steps,
-            initial=self.step,
-            disable=not self.progress,
+            initial=min(self.step, c.steps),
+            disable=not self.progress or self.step >= c.steps,
             unit="upd",
             dynamic_ncols=True,
             file=sys.stderr,
@@ -398,6 +433,10 @@ class Trainer:
             bar.set_postfix_str(post, refresh=False)
             bar.update(n)
         bar.close()
+        if c.online_steps and self.step < c.total_steps:
+            if not chunk_infos:  # the offline phase's last record took its loss terms
+                self.log_window = {}
+            self._run_online()
         return self.finish()
 
     def _nonfinite_state(self, states, n: int) -> str | None:
@@ -583,6 +622,8 @@ class Trainer:
             success_timing=success_timing(self.env),
             ogbench=versions()["ogbench"],
         )
+        if self.config.online_steps:
+            summary["online"] = online_summary(log.records("train"), self.config)
         for seed, rows in _final_evals(log.records("eval")).items():  # Minari/npz tasks: return-based scores
             for k in ("return", "normalized_score") if self.task.source != "ogbench" else ():
                 if k in rows and str(seed) in summary["per_seed"]:
@@ -591,6 +632,30 @@ class Trainer:
         if log.records("eval"):
             learning_curve(log.dir, log.dir / "learning_curve.png")
         return summary
+
+
+def online_summary(train: list[dict], config: Config) -> dict:
+    """The online phase's throughput against the offline phase's (medians over train records, all seeds)."""
+
+    def median(rows, key):
+        xs = sorted(r[key] for r in rows if isinstance(r.get(key), (int, float)) and not math.isnan(r[key]))
+        return xs[len(xs) // 2] if xs else None
+
+    off = [r for r in train if r.get("phase") != "online"]
+    on = [r for r in train if r.get("phase") == "online"]
+    offline_ups, loop_ups = median(off, "updates_per_s"), median(on, "loop_updates_per_s")
+    return {
+        "offline_steps": config.steps,
+        "online_steps": max((r.get("env_steps") or 0 for r in on), default=0),
+        "offline_updates_per_s": offline_ups,
+        "online_updates_per_s_in_chunks": median(on, "updates_per_s"),
+        "online_loop_updates_per_s": loop_ups,
+        "online_env_steps_per_s": median(on, "env_steps_per_s"),
+        # cost of one online update (act + env step + push + update) relative to one offline update
+        "online_cost_per_update": offline_ups / loop_ups if offline_ups and loop_ups else None,
+        "time_fracs": {k: median(on, f"time_{k}_frac") for k in ("act", "env", "push", "update")},
+        "final_online_success": {str(r["seed"]): r.get("online_success") for r in on},
+    }
 
 
 def _final_evals(evals: list[dict]) -> dict:

@@ -92,13 +92,18 @@ def cmd_train(args) -> int:
     from fidec.train import Trainer, format_summary
 
     if args.resume:
-        extra = set(overrides_from_args(args)) - {"steps"}
+        extra = set(overrides_from_args(args)) - {"steps", "online_steps"}
         if extra:
             raise ConfigError(
                 f"--resume continues a run with its saved config; drop {sorted(extra)} "
-                "(only --steps may change, to extend it)"
+                "(only --steps or --online-steps may change, to extend it)"
             )
-        trainer = Trainer.resume(args.resume, steps=getattr(args, "steps", None), progress=not args.no_progress)
+        trainer = Trainer.resume(
+            args.resume,
+            steps=getattr(args, "steps", None),
+            progress=not args.no_progress,
+            online_steps=getattr(args, "online_steps", None),
+        )
     else:
         config = resolve(overrides_from_args(args))
         from fidec.data.loading import check_env
@@ -198,7 +203,7 @@ def cmd_quickstart(args) -> int:
         run_dir = Path(args.out) / f"{agent}_seed{args.seed}"
         if (run_dir / "config.json").exists():
             trainer = Trainer.resume(run_dir, progress=not args.no_progress)
-            if trainer.step >= trainer.config.steps:
+            if trainer.step >= trainer.config.total_steps:
                 print(f"{run_dir} is complete; showing its summary (delete the folder to train again)", file=sys.stderr)
                 print(format_summary(trainer.finish()))
                 trainer.close()

@@ -136,9 +136,7 @@ def count_velocity_rows(agent_name, **kw):
     return sum(rows), a.config
 
 
-@pytest.mark.parametrize(
-    "locality,reuse", [("per-state", False), ("per-state", True), ("per-action", False)]
-)
+@pytest.mark.parametrize("locality,reuse", [("per-state", False), ("per-state", True), ("per-action", False)])
 def test_fd_update_velocity_evaluations_are_not_duplicated(locality, reuse):
     """One FD update: FM loss (B) + critic-target solve (K B) + base solve (K B) + Fisher. Per-state: N fresh
     behaviour samples (the release: N solves) or, with fidec's reuse option, the base action is one of them

@@ -73,15 +73,27 @@ class Agent:
             step=jnp.zeros((), jnp.int32),
         )
 
-    def update(self, state: AgentState, batch: Batch) -> tuple[AgentState, dict]:
-        """One gradient step on every network: noise, losses, gradients, clip + Adam, Polyak target."""
-        rng, key = jax.random.split(state.rng)
-        return self.update_with_noise(state, batch, self.draw_noise(key, batch), rng)
+    def update(self, state: AgentState, batch: Batch, frozen: tuple[str, ...] = ()) -> tuple[AgentState, dict]:
+        """One gradient step on every network: noise, losses, gradients, clip + Adam, Polyak target.
 
-    def update_with_noise(self, state: AgentState, batch: Batch, noise: dict, rng=None) -> tuple[AgentState, dict]:
+        ``frozen`` names top-level networks held fixed (the online phase's ``online_freeze_flow``)."""
+        rng, key = jax.random.split(state.rng)
+        return self.update_with_noise(state, batch, self.draw_noise(key, batch), rng, frozen=frozen)
+
+    def update_with_noise(
+        self, state: AgentState, batch: Batch, noise: dict, rng=None, frozen: tuple[str, ...] = ()
+    ) -> tuple[AgentState, dict]:
+        """``frozen`` networks get a zero gradient, so they weigh nothing in a joint clip, as in the release's
+        ``fix_bc_flow_online`` (which zeroes the flow loss: agents/fidec.py L76-78), and keep their parameters
+        exactly (the release's Adam momentum still moves them for a while after the loss is zeroed)."""
         grads, info = jax.grad(self.losses, has_aux=True)(state.params, state, batch, noise)
+        if frozen:
+            grads = {k: jax.tree_util.tree_map(jnp.zeros_like, g) if k in frozen else g for k, g in grads.items()}
         info.update(grad_norms(grads))
-        return self.apply_update(state, grads, state.rng if rng is None else rng), info
+        new = self.apply_update(state, grads, state.rng if rng is None else rng)
+        if frozen:
+            new = new.replace(params={**new.params, **{k: state.params[k] for k in frozen}})
+        return new, info
 
     def loss_terms(self, state: AgentState, batch: Batch, key: jax.Array) -> dict:
         """The named loss terms on ``batch`` without updating (validation losses, as the release's main.py)."""

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The offline-to-online benchmark (issue 11). Run from anywhere; needs scripts/setup.sh first.
+# Usage: benchmarks/online/run.sh [throughput|data|sweep|report|all]
+# Datasets go to ./data (full OGBench size), runs to ./sweeps/online (checkpoints included; ignored by git); the
+# report and a copy of each run's metrics (no checkpoints, no buffer segments) go to benchmarks/online/.
+set -eu
+cd "$(dirname "$0")/../.."
+F=.venv/bin/fidec
+O=benchmarks/online
+stamp() { echo "== $(date -u +%FT%TZ) $*"; uptime; }
+what=${1:-all}
+if [[ $what == data || $what == all ]]; then
+  stamp "dataset (skipped when present)"
+  [[ -f data/pointmaze-medium-navigate-v0.npz ]] || $F data generate pointmaze-medium-navigate-v0 --dataset-dir data --workers 2
+fi
+if [[ $what == throughput || $what == all ]]; then
+  stamp "throughput: online loop vs offline updates, k = 1 and k = 10"
+  PYTHON=.venv/bin/python $O/throughput.sh data
+fi
+if [[ $what == sweep || $what == all ]]; then
+  stamp "sweep (resumes if interrupted)"
+  mkdir -p sweeps
+  /usr/bin/time -v $F sweep $O/online.toml --dataset-dir data --out sweeps/online 2>&1 | tee -a sweeps/online_sweep.log
+fi
+if [[ $what == report || $what == all ]]; then
+  stamp "report"
+  rm -rf $O/runs && mkdir -p $O/runs
+  (cd sweeps/online && find . \( -name '*.csv' -o -name '*.json' -o -name '*.jsonl' -o -name '*.log' -o -name '*.toml' \
+    -o -name '*.png' \) | grep -v checkpoint | grep -v online_buffer | while read -r f; do
+      mkdir -p "../../$O/runs/$(dirname "$f")"; cp "$f" "../../$O/runs/$f"; done)
+  $F report sweeps/online --out $O/report
+fi

@@ -1,0 +1,172 @@
+"""The online replay buffer: the dataset (shared by the seeds) plus one ring of online transitions per seed.
+
+FQL's ``ReplayBuffer.create_from_initial_dataset`` (``utils/datasets.py``) copies the N dataset transitions into
+an array of capacity ``C = max(buffer_size, N + 1)`` and writes online transition ``t`` at slot ``(N + t) % C``:
+after ``C - N`` online steps it overwrites the dataset from its start, later its own oldest transitions. A
+uniform sample from it is a uniform sample over the dataset transitions not yet overwritten and the last
+``min(m, C)`` online ones. fidec keeps that distribution without copying the dataset once per seed: the
+dataset stays one device array, and each seed's online transitions live in a ring of ``min(C, online_steps)``
+slots (transition ``t`` in slot ``t % ring``). With ``balanced_sampling`` (FQL's ``ReplayBuffer.create(size=
+buffer_size)``) the ring holds ``min(buffer_size, online_steps)`` slots and half of each batch (``B // 2``)
+comes from the dataset, half from the ring, dataset rows first as in FQL's ``np.concatenate``.
+
+An update made after ``m`` online steps samples from the buffer as it was after the ``m``-th step, also inside a
+compiled chunk whose transitions were all pushed first (``m`` is a scan input). Once a ring is full, an update
+may draw a slot that a later step of its own chunk has already overwritten (FQL would draw the older transition):
+with ``online_collect = 1`` this never happens.
+
+Checkpoints hold only the online transitions: the dataset is reloaded from its verified file. Each checkpoint
+writes the transitions collected since the previous one as one segment file (``online_buffer/seg_A_B.npz``,
+transitions A..B-1 of every seed), atomically and once; segments that the ring has entirely overwritten are
+deleted, and segments a killed writer left behind are ignored and removed on resume.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fidec.data.loading import TRANSITION_KEYS
+from fidec.errors import FidecError
+from fidec.runs import atomic_write_bytes
+
+SEGMENT_DIR = "online_buffer"
+_SEGMENT = re.compile(r"seg_(\d+)_(\d+)\.npz")
+
+
+def dataset_capacity(buffer_size: int, n_data: int) -> int:
+    """FQL's capacity of the buffer that starts as the dataset: ``max(buffer_size, N + 1)``."""
+    return max(buffer_size, n_data + 1)
+
+
+def ring_size(config, n_data: int) -> int:
+    """Slots of each seed's online ring: never more than the online steps, never more than the capacity."""
+    cap = config.buffer_size if config.balanced_sampling else dataset_capacity(config.buffer_size, n_data)
+    return max(1, min(cap, config.online_steps))
+
+
+def buffer_counts(config, n_data: int, m) -> dict:
+    """After ``m`` online steps: dataset transitions still sampled (``dataset``), online transitions held
+    (``online``) and their sum (``size``, what a batch is drawn from; balanced: the two halves' sources)."""
+    if config.balanced_sampling:
+        held = min(m, config.buffer_size)
+        return {"dataset": n_data, "online": held, "size": n_data + held}
+    cap = dataset_capacity(config.buffer_size, n_data)
+    overwritten = min(max(m - (cap - n_data), 0), n_data)
+    held = min(m, cap)
+    return {"dataset": n_data - overwritten, "online": held, "size": n_data - overwritten + held}
+
+
+def make_sampler(config, n_data: int, ring: int):
+    """``sample(data, ring_arrays, key, m) -> batch`` for one seed, jittable (``m`` may be traced)."""
+    batch = config.batch_size
+    if config.balanced_sampling:
+        half = batch // 2
+        cap = config.buffer_size
+
+        def sample(data, buf, key, m):
+            k_data, k_buf = jax.random.split(key)
+            di = jax.random.randint(k_data, (half,), 0, n_data)
+            ri = jax.random.randint(k_buf, (half,), 0, jnp.minimum(m, cap))
+            return {k: jnp.concatenate([data[k][di], buf[k][ri]]) for k in TRANSITION_KEYS}
+
+        return sample
+    cap = dataset_capacity(config.buffer_size, n_data)
+
+    def sample(data, buf, key, m):
+        overwritten = jnp.clip(m - (cap - n_data), 0, n_data)
+        survivors = n_data - overwritten
+        u = jax.random.randint(key, (batch,), 0, survivors + jnp.minimum(m, cap))
+        from_data = u < survivors
+        di = jnp.clip(overwritten + u, 0, n_data - 1)
+        ri = jnp.clip(u - survivors, 0, ring - 1)
+        out = {}
+        for k in TRANSITION_KEYS:
+            d, r = data[k][di], buf[k][ri]
+            out[k] = jnp.where(from_data.reshape((-1,) + (1,) * (d.ndim - 1)), d, r)
+        return out
+
+    return sample
+
+
+def empty_ring(n_seeds: int, ring: int, example: dict) -> dict:
+    """Zeroed device arrays (seeds, ring, ...) shaped like one dataset transition."""
+    return {k: jnp.zeros((n_seeds, ring, *np.shape(example[k])[1:]), jnp.float32) for k in TRANSITION_KEYS}
+
+
+@partial(jax.jit, donate_argnums=0)
+def _push(buf: dict, new: dict, slots: jax.Array) -> dict:
+    return {k: buf[k].at[:, slots].set(new[k]) for k in buf}
+
+
+def push(buf: dict, new: dict, first: int, ring: int) -> dict:
+    """Write transitions ``first, first + 1, ...`` (``new``: seeds x n arrays) into their ring slots."""
+    n = len(next(iter(new.values()))[0])
+    slots = jnp.asarray((first + np.arange(n)) % ring, jnp.int32)
+    return _push(buf, {k: jnp.asarray(v) for k, v in new.items()}, slots)
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+def segment_name(start: int, end: int) -> str:
+    return f"seg_{start:010d}_{end:010d}.npz"
+
+
+def write_segment(run_dir, start: int, end: int, rows: dict) -> str:
+    """Write transitions ``start..end-1`` of every seed (``rows``: seeds x (end - start) arrays) atomically."""
+    import io
+
+    name = segment_name(start, end)
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v, np.float32) for k, v in rows.items()})
+    atomic_write_bytes(Path(run_dir) / SEGMENT_DIR / name, buf.getvalue())
+    return name
+
+
+def needed_segments(segments: list[str], m: int, ring: int) -> list[str]:
+    """The segments holding any of the last ``min(m, ring)`` transitions (the others were overwritten)."""
+    keep_from = m - min(m, ring)
+    return [s for s in segments if _span(s)[1] > keep_from]
+
+
+def _span(name: str) -> tuple[int, int]:
+    a, b = _SEGMENT.fullmatch(name).groups()
+    return int(a), int(b)
+
+
+def remove_unlisted(run_dir, keep: list[str]) -> None:
+    """Delete segment files the checkpoint does not list (overwritten ones, or left by a killed writer)."""
+    d = Path(run_dir) / SEGMENT_DIR
+    if not d.is_dir():
+        return
+    for p in d.iterdir():
+        if _SEGMENT.fullmatch(p.name) and p.name not in keep:
+            p.unlink(missing_ok=True)
+
+
+def load_ring(run_dir, segments: list[str], m: int, ring: int, n_seeds: int, example: dict) -> dict:
+    """The device rings after ``m`` online steps, rebuilt from the checkpoint's segments."""
+    host = {k: np.zeros((n_seeds, ring, *np.shape(example[k])[1:]), np.float32) for k in TRANSITION_KEYS}
+    for name in segments:
+        path = Path(run_dir) / SEGMENT_DIR / name
+        if not path.exists():
+            raise FidecError(
+                f"online buffer segment {path} is missing, so the run cannot continue exactly; restore the file "
+                "or start a new run"
+            )
+        start, end = _span(name)
+        with np.load(path) as z:
+            ts = np.arange(max(start, m - min(m, ring)), min(end, m))
+            for k in TRANSITION_KEYS:
+                host[k][:, ts % ring] = z[k][:, ts - start]
+    return {k: jnp.asarray(v) for k, v in host.items()}
+
+
+def segment_bytes(run_dir) -> int:
+    d = Path(run_dir) / SEGMENT_DIR
+    return sum(os.path.getsize(p) for p in d.iterdir()) if d.is_dir() else 0
