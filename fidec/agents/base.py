@@ -116,9 +116,7 @@ class Agent:
         return flow_matching_noise(key, batch["actions"])
 
     def flow_loss(self, flow_params, batch: Batch, key=None, noise: dict | None = None) -> jax.Array:
-        return flow_matching_loss(
-            self.velocity(flow_params), batch["observations"], batch["actions"], key, noise=noise
-        )
+        return flow_matching_loss(self.velocity(flow_params), batch["observations"], batch["actions"], key, noise=noise)
 
     def act(self, params: dict, obs, key) -> jax.Array:
         """Actions for one observation (obs_dim,) or a batch (B, obs_dim)."""

@@ -165,7 +165,7 @@ def cmd_expert(args) -> int:
     import shutil
     from pathlib import Path
 
-    from fidec.data.catalog import ANTSOCCER_EXPERT_DAYS, ANTSOCCER_REASON, HUMANOID_EXPERT_DAYS, HUMANOID_REASON
+    from fidec.data.catalog import ANTSOCCER_EXPERT_HOURS, ANTSOCCER_REASON, HUMANOID_EXPERT_DAYS, HUMANOID_REASON
     from fidec.data.expert_sac import (
         EXPERT_FILE,
         EXPERTS,
@@ -180,7 +180,7 @@ def cmd_expert(args) -> int:
     if args.expert not in EXPERTS:
         known = {
             "humanoid": HUMANOID_REASON.format(h=HUMANOID_EXPERT_DAYS),
-            "antball": ANTSOCCER_REASON.format(s=ANTSOCCER_EXPERT_DAYS),
+            "antball": ANTSOCCER_REASON.format(s=ANTSOCCER_EXPERT_HOURS),
         }
         why = known.get(args.expert, "unknown expert")
         raise FidecError(f"cannot train expert {args.expert!r}: {why}; fidec trains: {', '.join(EXPERTS)}")

@@ -1,6 +1,7 @@
 """``fidec data expert ant``: OGBench's ant locomotion expert, trained here with SAC in JAX.
 
-OGBench collects its ant maze datasets with a directional-locomotion expert it does not ship. Its recipe
+OGBench collects its ant maze datasets with a directional-locomotion expert that is not in the ``ogbench``
+package (its README points to a separate download, ``experts.tar.gz``, which needs a network). Its recipe
 (``data_gen_scripts/commands.sh``)::
 
     python main_sac.py --env_name=online-ant-xy-v0 --train_steps=400000 --eval_interval=100000 \
@@ -83,7 +84,7 @@ class SACConfig:
     value_hidden_dims: tuple = (256, 256)
     #: sac.py: ``layer_norm=False`` (critic).
     layer_norm: bool = False
-    #: sac.py: ``discount=0.99``, ``tau=0.005``.
+    #: sac.py: ``discount=0.99``, ``tau=0.005`` (target_update(): Polyak from the critic before the update).
     discount: float = 0.99
     tau: float = 0.005
     #: sac.py: ``target_entropy=None`` -> ``-target_entropy_multiplier * action_dim`` with multiplier 0.5.
@@ -283,8 +284,11 @@ class SAC:
         grads, info = jax.grad(self._loss, has_aux=True)(state["params"], state, batch, k_update)
         updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
+        # sac.py target_update() averages the critic *before* this update (``self.network.params``) into the target.
         tau = self.config.tau
-        target = jax.tree_util.tree_map(lambda p, t: p * tau + t * (1 - tau), params["critic"], state["target_critic"])
+        target = jax.tree_util.tree_map(
+            lambda p, t: p * tau + t * (1 - tau), state["params"]["critic"], state["target_critic"]
+        )
         new = {"params": params, "target_critic": target, "opt_state": opt_state, "rng": rng}
         return new, self._sample(params, next_obs, k_act), info
 
