@@ -30,12 +30,12 @@ ANTSOCCER_REASON = (
     "cores as measured here; fidec trains only the ant expert"
 )
 #: The ant expert's cost (``fidec data expert ant``, 400k steps) measured here.
-ANT_EXPERT_COST = "~1 h"
+ANT_EXPERT_COST = "~1 h, 2-3 h on a busy machine"
 #: Measured days for the experts fidec does not train (see HUMANOID_REASON, ANTSOCCER_REASON).
 HUMANOID_EXPERT_DAYS = 56
 ANTSOCCER_EXPERT_HOURS = 20
 #: Ant maze collection with the expert, measured here: environment steps per second with 2 workers.
-ANT_COLLECT_STEPS_PER_S = 1000.0
+ANT_COLLECT_STEPS_PER_S = 750.0
 
 
 def ant_dataset_minutes(episodes: int, length: int) -> int:
@@ -203,8 +203,8 @@ def _build() -> dict[str, DatasetSpec]:
                         obtain=GENERATE if generatable else DOWNLOAD_ONLY,
                         reason=reason,
                         note=(
-                            f"needs the ant expert: 'fidec data expert ant', {ANT_EXPERT_COST} here; "
-                            f"then ~{ant_dataset_minutes(n, length)} min"
+                            f"needs the ant expert ('fidec data expert ant': {ANT_EXPERT_COST} on 2 CPU cores), "
+                            f"then ~{ant_dataset_minutes(n, length)} min with 2 workers"
                             if generatable
                             else ""
                         ),
