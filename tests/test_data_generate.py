@@ -156,8 +156,11 @@ def test_download_without_network_fails_fast_with_suggestion(tmp_path, monkeypat
     assert rc == 1 and time.time() - t0 < 10
     assert err.count("\n") == 1 and f"fidec data generate {CUBE}" in err
     assert not list(tmp_path.iterdir())
-    rc = cli.main(["data", "download", "antmaze-large-navigate-v0", "--dataset-dir", str(tmp_path)])
+    rc = cli.main(["data", "download", "humanoidmaze-medium-navigate-v0", "--dataset-dir", str(tmp_path)])
     assert rc == 1 and "cannot be generated offline" in capsys.readouterr().err
+    rc = cli.main(["data", "download", "antmaze-large-navigate-v0", "--dataset-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "fidec data generate antmaze-large-navigate-v0" in err and "fidec data expert ant" in err
 
 
 def test_user_errors_are_one_line(tmp_path, monkeypatch, capsys):
@@ -200,9 +203,9 @@ def test_catalog_recipes_and_names(tmp_path, capsys):
     )
     for name, spec in c.items():
         locomotion = name.split("-")[0] in ("antmaze", "humanoidmaze", "antsoccer")
-        assert spec.generatable == (spec.family in ("cube", "scene", "puzzle", "pointmaze")), name
+        assert spec.generatable == (spec.family in ("cube", "scene", "puzzle", "pointmaze", "antmaze")), name
         if locomotion:
-            assert "expert" in spec.reason
+            assert "expert" in (spec.note if spec.generatable else spec.reason)
     from fidec import cli
 
     assert cli.main(["data", "list", "--dataset-dir", str(tmp_path)]) == 0

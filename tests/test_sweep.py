@@ -149,13 +149,21 @@ def test_missing_datasets_are_named_with_the_command(tmp_path):
     jobs = expand(suite, tmp_path / "out", dataset_dir=str(tmp_path / "empty"))
     with pytest.raises(FidecError, match=f"fidec data generate {TINY_DATASET} --episodes 2 --dataset-dir"):
         ensure_datasets(suite, jobs, generate=False, workers=1)
-    ant = tmp_path / "ant.toml"
+    humanoid = tmp_path / "humanoid.toml"
+    humanoid.write_text(
+        "agents=['fd']\ntasks=['humanoidmaze-medium-navigate-singletask-task1-v0']\n"
+        "[datasets]\n'humanoidmaze-medium-navigate-v0'=1000\n"
+    )
+    suite = load_suite(str(humanoid))
+    with pytest.raises(FidecError, match="cannot be generated here.*fidec data download humanoidmaze-medium-navigate"):
+        ensure_datasets(suite, expand(suite, tmp_path / "o", dataset_dir=str(tmp_path / "empty")), True, 1)
+    ant = tmp_path / "ant.toml"  # generatable once its expert is trained: the error says how
     ant.write_text(
         "agents=['fd']\ntasks=['antmaze-large-navigate-singletask-task1-v0']\n"
         "[datasets]\n'antmaze-large-navigate-v0'=1000\n"
     )
     suite = load_suite(str(ant))
-    with pytest.raises(FidecError, match="cannot be generated here.*fidec data download antmaze-large-navigate-v0"):
+    with pytest.raises(FidecError, match="fidec data expert ant"):
         ensure_datasets(suite, expand(suite, tmp_path / "o", dataset_dir=str(tmp_path / "empty")), True, 1)
 
 

@@ -1,9 +1,12 @@
 """The OGBench datasets fidec knows: how each was made, and whether it can be made here.
 
 Recipes follow OGBench's published generation commands (``data_gen_scripts/commands.sh`` in the
-OGBench repository): episode counts, episode lengths, oracle type and noise. Datasets whose data
-collection needs trained locomotion experts (ant, humanoid, antsoccer), pixel rendering (``visual-*``)
-or a generator fidec does not implement (powderworld) are download-only, with the reason.
+OGBench repository): episode counts, episode lengths, oracle type and noise. The ant mazes are generated
+with an ant expert that ``fidec data expert ant`` trains here (OGBench's experts are a separate download,
+not in the ``ogbench`` package). Datasets
+whose data collection needs experts fidec does not train (humanoid, antsoccer's ball dribbler), pixel
+rendering (``visual-*``) or a generator fidec does not implement (powderworld) are download-only, with the
+reason and, for the experts, the cost measured on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -16,7 +19,31 @@ from fidec.errors import DatasetError
 GENERATE = "generate"
 DOWNLOAD_ONLY = "download-only"
 
-EXPERT_REASON = "needs trained locomotion expert policies (OGBench's SAC checkpoints), which OGBench does not ship"
+#: Measured on this project's 2-core CPU (benchmarks/antmaze/README.md): SAC updates per second with each
+#: recipe's networks and environment steps per second; the cost is train_steps / that rate.
+HUMANOID_REASON = (
+    "needs OGBench's humanoid expert (40M SAC steps with 3x1024 critics; a separate download): ~{h} days on "
+    "2 CPU cores as measured here (2 updates/s); fidec trains only the ant expert"
+)
+ANTSOCCER_REASON = (
+    "needs OGBench's ant-dribbling expert (12M SAC steps; a separate download) besides the ant one: ~{s} h on 2 CPU "
+    "cores as measured here; fidec trains only the ant expert"
+)
+#: The ant expert's cost (``fidec data expert ant``, 400k steps) measured here.
+ANT_EXPERT_COST = "~1 h, 2-3 h on a busy machine"
+#: Measured days for the experts fidec does not train (see HUMANOID_REASON, ANTSOCCER_REASON).
+HUMANOID_EXPERT_DAYS = 56
+ANTSOCCER_EXPERT_HOURS = 20
+#: Ant maze collection with the expert, measured here: environment steps per second with 2 workers.
+ANT_COLLECT_STEPS_PER_S = 750.0
+
+
+def ant_dataset_minutes(episodes: int, length: int) -> int:
+    """Minutes to collect an ant maze dataset (train + validation) at the measured rate."""
+    steps = (episodes + val_episodes_for(episodes)) * length
+    return max(1, round(steps / ANT_COLLECT_STEPS_PER_S / 60))
+
+
 VISUAL_REASON = "pixel observations need an OpenGL renderer; fidec generates state-based datasets only"
 POWDERWORLD_REASON = "the powderworld generator is not implemented in fidec"
 
@@ -35,6 +62,7 @@ class DatasetSpec:
     recipe: dict = field(default_factory=dict, compare=False, hash=False)
     obtain: str = GENERATE
     reason: str = ""
+    note: str = ""  # shown after 'generate' in 'fidec data list' (what else it needs, what it costs)
 
     @property
     def val_episodes(self) -> int:
@@ -49,7 +77,9 @@ class DatasetSpec:
         return self.family in ("scene", "puzzle")
 
     def how(self) -> str:
-        return GENERATE if self.generatable else f"{DOWNLOAD_ONLY} ({self.reason})"
+        if self.generatable:
+            return f"{GENERATE} ({self.note})" if self.note else GENERATE
+        return f"{DOWNLOAD_ONLY} ({self.reason})"
 
 
 def val_episodes_for(train_episodes: int) -> int:
@@ -124,7 +154,8 @@ def _build() -> dict[str, DatasetSpec]:
                 )
             )
 
-    # Locomotion with trained experts: download-only.
+    # Locomotion with trained experts: the ant mazes are generated with fidec's ant expert (generate_locomaze.py:
+    # Gaussian action noise 0.2 (its default) for navigate/stitch, 1.0 for explore); the rest download-only.
     ant = [
         ("medium", "navigate", 1000, 1001),
         ("large", "navigate", 1000, 1001),
@@ -149,6 +180,17 @@ def _build() -> dict[str, DatasetSpec]:
     for agent, rows in (("antmaze", ant), ("humanoidmaze", humanoid)):
         for visual in ("", "visual-"):
             for maze, dtype, n, length in rows:
+                if agent == "antmaze":
+                    recipe = {"oracle": "expert", "expert": "ant", "noise": 1.0 if dtype == "explore" else 0.2}
+                else:
+                    recipe = {"oracle": "expert", "expert": "humanoid"}
+                generatable = agent == "antmaze" and not visual
+                if visual:
+                    reason = VISUAL_REASON
+                elif agent == "humanoidmaze":
+                    reason = HUMANOID_REASON.format(h=HUMANOID_EXPERT_DAYS)
+                else:
+                    reason = ""
                 specs.append(
                     DatasetSpec(
                         name=f"{visual}{agent}-{maze}-{dtype}-v0",
@@ -157,9 +199,15 @@ def _build() -> dict[str, DatasetSpec]:
                         dataset_type=dtype,
                         episodes=n,
                         episode_length=length,
-                        recipe={"oracle": "expert"},
-                        obtain=DOWNLOAD_ONLY,
-                        reason=EXPERT_REASON,
+                        recipe=recipe,
+                        obtain=GENERATE if generatable else DOWNLOAD_ONLY,
+                        reason=reason,
+                        note=(
+                            f"needs the ant expert ('fidec data expert ant': {ANT_EXPERT_COST} on 2 CPU cores), "
+                            f"then ~{ant_dataset_minutes(n, length)} min with 2 workers"
+                            if generatable
+                            else ""
+                        ),
                     )
                 )
     for arena, dtype, n, length in (
@@ -176,9 +224,9 @@ def _build() -> dict[str, DatasetSpec]:
                 dataset_type=dtype,
                 episodes=n,
                 episode_length=length,
-                recipe={"oracle": "expert"},
+                recipe={"oracle": "expert", "expert": "antball"},
                 obtain=DOWNLOAD_ONLY,
-                reason=EXPERT_REASON,
+                reason=ANTSOCCER_REASON.format(s=ANTSOCCER_EXPERT_HOURS),
             )
         )
     for level, n in (("easy", 1000), ("medium", 3000), ("hard", 5000)):

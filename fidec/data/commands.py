@@ -78,8 +78,38 @@ def register(sub) -> None:
     g.add_argument("--force", action="store_true", help="replace existing files")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     g.add_argument("--chunk-episodes", type=_pos_int, default=None, help=argparse.SUPPRESS)
+    g.add_argument(
+        "--expert",
+        default=None,
+        metavar="PATH",
+        help="ant mazes: the expert (expert.npz or its folder) from 'fidec data expert ant' "
+        "(default: DATASET_DIR/experts/ant/expert.npz)",
+    )
     _add_dir(g)
     g.set_defaults(func=cmd_generate)
+
+    e = dsub.add_parser(
+        "expert",
+        help="train the ant locomotion expert the ant maze datasets are collected with (OGBench's SAC recipe)",
+        description="Train OGBench's directional ant expert (SAC on online-ant-xy-v0, 400k steps, as in OGBench's "
+        "data_gen_scripts/commands.sh) into DATASET_DIR/experts/ant, resuming an interrupted run exactly; "
+        "then report its goal-reaching success in a maze.",
+    )
+    e.add_argument("expert", metavar="NAME", help="ant (humanoid and antball are not built: see 'fidec data list')")
+    e.add_argument("--out", default=None, metavar="DIR", help="expert folder (default: DATASET_DIR/experts/NAME)")
+    e.add_argument("--steps", type=_pos_int, default=None, metavar="N", help="SAC steps (default: 400000, OGBench's)")
+    e.add_argument("--seed", type=_nonneg_int, default=0, metavar="S", help="random seed (default 0)")
+    e.add_argument("--force", action="store_true", help="start over, discarding a checkpoint in the folder")
+    e.add_argument(
+        "--check-maze",
+        default="antmaze-large-v0",
+        metavar="ENV",
+        help="after training, the maze whose 5 evaluation tasks measure goal-reaching success ('' to skip)",
+    )
+    e.add_argument("--check-episodes", type=_pos_int, default=2, metavar="N", help="episodes per task (default 2)")
+    e.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    _add_dir(e)
+    e.set_defaults(func=cmd_expert)
 
     d = dsub.add_parser(
         "download",
@@ -124,8 +154,50 @@ def cmd_generate(args) -> int:
         backend=args.backend,
         force=args.force,
         chunk_episodes=args.chunk_episodes,
+        expert=args.expert,
     )
     print(report.summary())
+    return 0
+
+
+def cmd_expert(args) -> int:
+    import json
+    import shutil
+    from pathlib import Path
+
+    from fidec.data.catalog import ANTSOCCER_EXPERT_HOURS, ANTSOCCER_REASON, HUMANOID_EXPERT_DAYS, HUMANOID_REASON
+    from fidec.data.expert_sac import (
+        EXPERT_FILE,
+        EXPERTS,
+        Expert,
+        ExpertTrainer,
+        SACConfig,
+        default_expert_dir,
+        maze_success,
+    )
+    from fidec.errors import FidecError
+
+    if args.expert not in EXPERTS:
+        known = {
+            "humanoid": HUMANOID_REASON.format(h=HUMANOID_EXPERT_DAYS),
+            "antball": ANTSOCCER_REASON.format(s=ANTSOCCER_EXPERT_HOURS),
+        }
+        why = known.get(args.expert, "unknown expert")
+        raise FidecError(f"cannot train expert {args.expert!r}: {why}; fidec trains: {', '.join(EXPERTS)}")
+    out = Path(args.out).expanduser() if args.out else default_expert_dir(args.dataset_dir, args.expert)
+    if args.force and out.exists():
+        shutil.rmtree(out)
+    config = SACConfig(seed=args.seed, **({"train_steps": args.steps} if args.steps else {}))
+    result = ExpertTrainer(config, out, progress=args.progress).run(resume=True)
+    print(f"expert: {out / EXPERT_FILE} (step {result['step']})")
+    for ev in result["evaluations"]:
+        print(f"  step {ev['step']}: directional return {ev['return_mean']:.1f} +- {ev['return_std']:.1f}")
+    if args.check_maze:
+        res = maze_success(Expert.load(out / EXPERT_FILE), args.check_maze, args.check_episodes, seed=args.seed)
+        print(
+            f"  goal-reaching success in {args.check_maze} (waypoint oracle, no noise): {res['success']:.2f} "
+            f"{json.dumps(res['per_task'])}"
+        )
     return 0
 
 

@@ -68,6 +68,8 @@ def download_dataset(name: str, dataset_dir=None, timeout: float = NETWORK_TIMEO
         return train, val
     if spec.generatable:
         remedy = f"generate it locally with 'fidec data generate {spec.name} --dataset-dir {directory}'"
+        if spec.recipe.get("oracle") == "expert":
+            remedy += f" (after training its expert: 'fidec data expert {spec.recipe.get('expert', 'ant')}')"
     else:
         remedy = f"{spec.name} cannot be generated offline ({spec.reason}); download it where the network allows"
     host, port = dataset_host()

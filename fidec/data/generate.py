@@ -103,6 +103,7 @@ class Chunk:
     start: int
     end: int
     seed: int
+    expert: str | None = None  # the expert policy's file, for datasets collected by one
 
     @property
     def episodes(self) -> int:
@@ -113,8 +114,44 @@ class Chunk:
         return f"{self.split}-{self.start:06d}-{self.end:06d}.npz"
 
 
-def plan_chunks(name: str, split: str, episodes: int, chunk_episodes: int, seed: int) -> list[Chunk]:
-    return [Chunk(name, split, s, min(s + chunk_episodes, episodes), seed) for s in range(0, episodes, chunk_episodes)]
+def plan_chunks(
+    name: str, split: str, episodes: int, chunk_episodes: int, seed: int, expert: str | None = None
+) -> list[Chunk]:
+    return [
+        Chunk(name, split, s, min(s + chunk_episodes, episodes), seed, expert)
+        for s in range(0, episodes, chunk_episodes)
+    ]
+
+
+def resolve_expert(spec: DatasetSpec, expert, directory: Path) -> Path | None:
+    """The expert file a dataset is collected with: ``expert`` (a file or folder), else the default
+    ``{dataset_dir}/experts/{name}/expert.npz``; None for datasets made without one. A missing expert is a
+    one-line error saying how to train it."""
+    if spec.recipe.get("oracle") != "expert":
+        return None
+    from fidec.data.expert_sac import EXPERT_FILE, default_expert_dir
+
+    name = spec.recipe.get("expert", "ant")
+    path = Path(expert).expanduser() if expert else default_expert_dir(directory, name) / EXPERT_FILE
+    if path.is_dir():
+        path = path / EXPERT_FILE
+    if not path.is_file():
+        where = "" if expert else f" --dataset-dir {directory}"
+        raise DatasetError(
+            f"{spec.name} is collected by the {name} expert, and there is none at {path}: train it with "
+            f"'fidec data expert {name}{where}' (about 1 h on 2 CPU cores) or pass --expert PATH"
+        )
+    return path
+
+
+def expert_record(path: Path | None) -> dict | None:
+    """What the provenance records of the expert: its checksum and training step (not its path)."""
+    if path is None:
+        return None
+    from fidec.data.expert_sac import Expert
+
+    meta = Expert.load(path).meta
+    return {"sha256": sha256_file(path), "step": meta.get("step"), "finished": meta.get("finished")}
 
 
 _PROGRESS_QUEUE = None
@@ -134,7 +171,7 @@ def collect_chunk(chunk: Chunk, progress_queue=None) -> dict[str, np.ndarray]:
     """Collect a chunk's episodes with a fresh environment: arrays in file order, plus ``episode_lengths``."""
     from fidec.data.recipes import Collector, episode_seed
 
-    collector = Collector(get_spec(chunk.dataset))
+    collector = Collector(get_spec(chunk.dataset), expert=chunk.expert)
     parts: dict[str, list] = {}
     lengths = []
     for i in range(chunk.start, chunk.end):
@@ -229,6 +266,7 @@ def generate_dataset(
     backend: str = "local",
     force: bool = False,
     chunk_episodes: int | None = None,
+    expert=None,
 ) -> tuple[Path, Path]:
     """Generate ``name`` (train and ``-val``) in OGBench's format; returns (train_path, val_path).
 
@@ -245,12 +283,13 @@ def generate_dataset(
         backend=backend,
         force=force,
         chunk_episodes=chunk_episodes,
+        expert=expert,
     )
     return r.train_path, r.val_path
 
 
-def _request(spec: DatasetSpec, seed: int, episodes: dict, chunk_episodes: int) -> dict:
-    return {
+def _request(spec: DatasetSpec, seed: int, episodes: dict, chunk_episodes: int, expert: dict | None = None) -> dict:
+    request = {
         "dataset": spec.name,
         "env_id": spec.env_id,
         "dataset_type": spec.dataset_type,
@@ -261,6 +300,9 @@ def _request(spec: DatasetSpec, seed: int, episodes: dict, chunk_episodes: int) 
         "chunk_episodes": int(chunk_episodes),
         "format": PROVENANCE_FORMAT,
     }
+    if expert is not None:
+        request["expert"] = expert
+    return request
 
 
 def _matches(sidecar: dict | None, request: dict, npz: Path) -> bool:
@@ -302,6 +344,7 @@ def generate(
     backend: str = "local",
     force: bool = False,
     chunk_episodes: int | None = None,
+    expert=None,
 ) -> GenerationReport:
     """:func:`generate_dataset`, returning a :class:`GenerationReport` (paths, counts, timing)."""
     t_start = time.perf_counter()
@@ -331,9 +374,10 @@ def generate(
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DatasetError(f"cannot create the dataset directory {directory}: {e.strerror or e}") from None
+    expert_path = resolve_expert(spec, expert, directory)
     train_path, val_path = dataset_files(spec.name, directory)
     paths = {"train": train_path, "val": val_path}
-    request = _request(spec, seed, n_episodes, chunk_episodes)
+    request = _request(spec, seed, n_episodes, chunk_episodes, expert_record(expert_path))
     staging_root = directory / STAGING
     staging_root.mkdir(exist_ok=True)
     stage = staging_root / spec.name
@@ -343,7 +387,9 @@ def generate(
     lock = staging_root / f"{spec.name}.lock"
     with _lock(lock, spec.name, directory):
         try:
-            _generate_locked(spec, request, n_episodes, paths, stage, workers, progress, backend, force, report)
+            _generate_locked(
+                spec, request, n_episodes, paths, stage, workers, progress, backend, force, report, expert_path
+            )
         finally:
             lock.unlink(missing_ok=True)  # while holding it
             with contextlib.suppress(OSError):
@@ -352,7 +398,9 @@ def generate(
     return report
 
 
-def _generate_locked(spec, request, n_episodes, paths, stage, workers, progress, backend, force, report) -> None:
+def _generate_locked(
+    spec, request, n_episodes, paths, stage, workers, progress, backend, force, report, expert_path=None
+) -> None:
     # Which splits are still to be made?
     todo = []
     for split in SPLITS:
@@ -391,7 +439,8 @@ def _generate_locked(spec, request, n_episodes, paths, stage, workers, progress,
         atomic_write_json(manifest_path, request)
 
     chunk_episodes, seed = request["chunk_episodes"], request["seed"]
-    chunks = {s: plan_chunks(spec.name, s, n_episodes[s], chunk_episodes, seed) for s in todo}
+    expert = None if expert_path is None else str(expert_path)
+    chunks = {s: plan_chunks(spec.name, s, n_episodes[s], chunk_episodes, seed, expert) for s in todo}
     pending = []
     for split in todo:
         for c in chunks[split]:

@@ -9,10 +9,12 @@ an oracle finishes its task, the environment draws a new target (cube stacking p
 single 0, double U(0, .25), triple U(.05, .35), quadruple U(.1, .5), otherwise 0.5). Scene episodes
 that fail OGBench's health check (a cube out of view) are discarded and redrawn.
 
-Point mazes (``data_gen_scripts/generate_locomaze.py``): the point agent moves along the direction to the
-maze's BFS subgoal (``get_oracle_subgoal``) with Gaussian action noise 0.5; ``navigate`` starts anywhere
-and draws a new vertex-cell goal whenever the goal is reached, ``stitch`` heads for a cell four steps
-away.
+Point and ant mazes (``data_gen_scripts/generate_locomaze.py``): the agent moves along the direction to the
+maze's BFS subgoal (``get_oracle_subgoal``); ``navigate`` starts anywhere and draws a new vertex-cell goal
+whenever the goal is reached, ``stitch`` heads for a cell four steps away, ``explore`` follows a random
+direction redrawn every 10 steps. The point agent's action is the direction itself (Gaussian noise 0.5); the
+ant's is the deterministic action of the directional-locomotion expert (``fidec data expert ant``) given the
+ant's state without its x-y position plus the direction, with Gaussian noise 0.2 (``explore``: 1.0).
 
 Randomness: every episode has its own seed, derived from (seed, dataset, split, episode index), which
 seeds NumPy's global generator (used by the oracles and the maze env), the environment's ``np_random``
@@ -70,7 +72,7 @@ def p_stack_for(env_id: str) -> float:
 class Collector:
     """Collects episodes of one dataset; keeps one environment and its oracles for many episodes."""
 
-    def __init__(self, spec: DatasetSpec):
+    def __init__(self, spec: DatasetSpec, expert: str | None = None):
         if not spec.generatable:
             raise ValueError(f"{spec.name} cannot be generated: {spec.reason}")
         quiet_imports()
@@ -79,9 +81,16 @@ class Collector:
 
         self.spec = spec
         self.unhealthy_retries = 0
-        if spec.family == "pointmaze":
+        self.expert = None
+        if spec.family in ("pointmaze", "antmaze"):
             self.env = gymnasium.make(spec.env_id, terminate_at_goal=False, max_episode_steps=spec.episode_length)
             self._init_maze()
+            if spec.recipe.get("oracle") == "expert":
+                from fidec.data.expert_sac import Expert
+
+                if expert is None:
+                    raise ValueError(f"{spec.name} is collected by an expert policy: pass its file")
+                self.expert = Expert.load(expert)
         else:
             self.env = gymnasium.make(
                 spec.env_id,
@@ -109,7 +118,7 @@ class Collector:
     def episode(self, ss: np.random.SeedSequence) -> dict[str, np.ndarray]:
         """One episode (``spec.episode_length`` steps) as arrays in the file's dtypes."""
         self._seed(ss)
-        rows = self._maze_episode() if self.spec.family == "pointmaze" else self._manip_episode()
+        rows = self._maze_episode() if self.spec.family in ("pointmaze", "antmaze") else self._manip_episode()
         return {k: np.asarray(rows[k], dtype=KEY_DTYPES[k]) for k in KEY_DTYPES if k in rows}
 
     # ------------------------------------------------------------------------------------ manipulation
@@ -239,20 +248,29 @@ class Collector:
         env, u, dtype = self.env, self.env.unwrapped, self.spec.dataset_type
         noise = self.spec.recipe["noise"]
         init_ij = self.all_cells[np.random.randint(len(self.all_cells))]
-        if dtype == "navigate":
+        if dtype in ("navigate", "explore"):
             goal_ij = self.vertex_cells[np.random.randint(len(self.vertex_cells))]
         else:  # stitch
             near = self._cells_at_distance(init_ij)
             goal_ij = near[np.random.randint(len(near))] if near else init_ij
         ob, _ = env.reset(options={"task_info": {"init_ij": init_ij, "goal_ij": goal_ij}})
         rows: dict[str, list] = defaultdict(list)
-        done = False
+        done, step, explore_dir = False, 0, None
         while not done:
-            subgoal_xy, _ = u.get_oracle_subgoal(u.get_xy(), u.cur_goal_xy)
-            direction = subgoal_xy - u.get_xy()
-            direction = direction / (np.linalg.norm(direction) + 1e-6)
-            # The point agent's "expert" returns the subgoal direction itself.
-            action = direction + np.random.normal(0, noise, direction.shape)
+            if dtype == "explore":  # a random direction every 10 steps
+                if step % 10 == 0:
+                    explore_dir = np.random.randn(2)
+                    explore_dir = explore_dir / (np.linalg.norm(explore_dir) + 1e-6)
+                direction = explore_dir
+            else:
+                subgoal_xy, _ = u.get_oracle_subgoal(u.get_xy(), u.cur_goal_xy)
+                direction = subgoal_xy - u.get_xy()
+                direction = direction / (np.linalg.norm(direction) + 1e-6)
+            if self.expert is None:
+                action = direction  # the point agent's "expert" returns the subgoal direction itself
+            else:  # the ant expert sees its state without the x-y position, plus the direction
+                action = self.expert(np.concatenate([u.get_ob(ob_type="states")[2:], direction]))
+            action = action + np.random.normal(0, noise, action.shape)
             action = np.clip(action, -1, 1)
             next_ob, _, terminated, truncated, info = env.step(action)
             done = terminated or truncated
@@ -264,6 +282,7 @@ class Collector:
             rows["qpos"].append(info["prev_qpos"])
             rows["qvel"].append(info["prev_qvel"])
             ob = next_ob
+            step += 1
         return rows
 
 
