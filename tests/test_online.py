@@ -230,12 +230,14 @@ def test_online_run_grows_the_buffer_by_one_per_env_step_and_resumes_bit_identic
     assert summary["final_step"] == 50 and summary["online"]["online_steps"] == 40
 
 
-def test_fd_online_from_the_command_line_on_an_ogbench_task(tiny_dataset_dir, tmp_path):
+def test_online_from_the_command_line_on_an_ogbench_task(tiny_dataset_dir, tmp_path):
+    """One seed (the chunk's no-vmap path), OGBench's cube env, balanced sampling and a frozen flow. (fd and deflow
+    online: the same loop with another agent.update; benchmarks/online/pilot-runs ran all three.)"""
     run = tmp_path / "run"
     argv = [
         "train",
         "--agent",
-        "fd",
+        "fql",
         "--env",
         TINY_ENV,
         "--preset",
