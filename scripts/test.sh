@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
 .venv/bin/ruff check fidec tests
-.venv/bin/python -m pytest "$@"
+# two workers (pytest-xdist): the suite is many small JAX compilations and MuJoCo rollouts; pass -n 0 for one process
+.venv/bin/python -m pytest -n 2 "$@"

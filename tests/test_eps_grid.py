@@ -34,12 +34,12 @@ def records(run_dir, kind):
 
 @pytest.fixture(scope="module")
 def grid_and_singles(tiny_dataset_dir, tmp_path_factory):
-    """One run of fd over EPS x 2 seeds, and the two single-ε runs of the same seeds."""
+    """One run of fd over EPS x 2 seeds, and the single-ε run of the last ε with the same seeds."""
     root = tmp_path_factory.mktemp("eps-grid")
     group = root / "group"
     Trainer.create(tiny(tiny_dataset_dir, num_seeds=2, target_divergences=EPS), group, progress=False).run()
     singles = {}
-    for eps in EPS:
+    for eps in EPS[1:]:  # the members after the first, whose ε is not the config's own: one single run suffices
         singles[eps] = root / f"single-{eps:g}"
         cfg = tiny(tiny_dataset_dir, num_seeds=2, target_divergence=eps)
         Trainer.create(cfg, singles[eps], progress=False).run()
@@ -48,7 +48,7 @@ def grid_and_singles(tiny_dataset_dir, tmp_path_factory):
 
 def test_each_member_trains_as_its_own_single_eps_run(grid_and_singles):
     group, singles = grid_and_singles
-    for eps in EPS:
+    for eps in singles:
         sub = group / sub_run_name(eps)
         got, want = records(sub, "train"), records(singles[eps], "train")
         assert [(r["step"], r["seed"]) for r in got] == [(r["step"], r["seed"]) for r in want]

@@ -28,5 +28,5 @@ if [[ $what == report || $what == all ]]; then
   (cd sweeps/online && find . \( -name '*.csv' -o -name '*.json' -o -name '*.jsonl' -o -name '*.log' -o -name '*.toml' \
     -o -name '*.png' \) | grep -v checkpoint | grep -v online_buffer | while read -r f; do
       mkdir -p "../../$O/runs/$(dirname "$f")"; cp "$f" "../../$O/runs/$f"; done)
-  $F report sweeps/online --out $O/report
+  $F report $O/runs --out $O/report  # built from the committed copy, so a clone rebuilds it
 fi
