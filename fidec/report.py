@@ -114,10 +114,10 @@ def _read_json(path: Path):
         return None
 
 
-def _is_group(run_dir: Path) -> bool:
-    """A ``--target-divergences`` run folder: its records are in one sub-run folder per ε, reported instead."""
-    cfg = _read_json(run_dir / "config.json")
-    return isinstance(cfg, dict) and bool((cfg.get("config") or {}).get("target_divergences"))
+def _is_group(meta) -> bool:
+    """``meta`` (a parsed config.json) is a ``--target-divergences`` run's: its records are in one sub-run folder
+    per ε, reported instead."""
+    return isinstance(meta, dict) and bool((meta.get("config") or {}).get("target_divergences"))
 
 
 def find_run_dirs(paths: list[str | os.PathLike]) -> list[Path]:
@@ -126,7 +126,7 @@ def find_run_dirs(paths: list[str | os.PathLike]) -> list[Path]:
     for p in map(Path, paths):
         if not p.exists():
             raise FidecError(f"{p} does not exist")
-        if (p / "config.json").is_file() and not _is_group(p):
+        if (p / "config.json").is_file() and not _is_group(_read_json(p / "config.json")):
             found.append(p)
         else:
             found += sorted(c.parent for c in p.rglob("config.json"))
@@ -134,7 +134,7 @@ def find_run_dirs(paths: list[str | os.PathLike]) -> list[Path]:
     for d in found:
         key = d.resolve()
         cfg = _read_json(d / "config.json")
-        if key in seen or not isinstance(cfg, dict) or "config" not in cfg or _is_group(d):
+        if key in seen or not isinstance(cfg, dict) or "config" not in cfg or _is_group(cfg):
             continue
         seen.add(key)
         out.append(d)
