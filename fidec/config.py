@@ -100,6 +100,7 @@ class Config:
     log_every: int = 5000
     eval_every: int = 100_000
     eval_episodes: int = 50
+    eval_from: int = 0  # no evaluation before this step (the last step is always evaluated)
     checkpoint_every: int = 100_000
     dataset_dir: str | None = None
     eval_mode: str = "vectorised"  # 'vectorised' (all episodes and seeds in lockstep) or 'sequential'
@@ -199,6 +200,13 @@ class Config:
         for name in ("steps", "log_every", "eval_every", "checkpoint_every"):
             if getattr(self, name) % u:
                 bad(f"{name} ({getattr(self, name)}) must be a multiple of online_updates_per_step ({u})")
+
+    def evaluates_at(self, step: int, end: int) -> bool:
+        """Whether the training loop evaluates after ``step`` in a phase ending at ``end``: every eval_every steps
+        from eval_from on, and always at the end; never with eval_episodes = 0."""
+        if not self.eval_episodes:
+            return False
+        return step == end or (step % self.eval_every == 0 and step >= self.eval_from)
 
     @property
     def total_steps(self) -> int:
@@ -332,6 +340,11 @@ FIELDS: dict[str, Rule] = {
     "log_every": Rule("steps between training records (a multiple of chunk_size)", low=1),
     "eval_every": Rule("steps between evaluations (a multiple of chunk_size)", low=1),
     "eval_episodes": Rule("episodes per evaluation and seed; 0 turns evaluation off", low=0),
+    "eval_from": Rule(
+        "skip the eval_every evaluations before this step (the last step is always evaluated); saves time where "
+        "only the final evaluations count",
+        low=0,
+    ),
     "checkpoint_every": Rule("steps between checkpoints (a multiple of chunk_size)", low=1),
     "dataset_dir": Rule("dataset directory (default $FIDEC_DATASET_DIR, else ~/.ogbench/data)"),
     "eval_mode": Rule(

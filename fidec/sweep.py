@@ -102,6 +102,7 @@ MUTABLE_FIELDS = {
     "eval_mode",
     "eval_envs",
     "eval_workers",
+    "eval_from",
     "logger",
 }
 

@@ -397,7 +397,7 @@ class Trainer(OnlinePhase):
                 records += self._train_records(chunk_infos, ups, frac)
                 chunk_infos, window_updates, window_time = [], 0, 0.0
                 window_start, window_chunks = now, 0.0
-            if c.eval_episodes and (self.step % c.eval_every == 0 or self.step == c.steps):
+            if c.evaluates_at(self.step, c.steps):
                 evals = self._evaluate()
                 records += evals
                 latest_success = float(np.mean([r["success"] for r in evals]))

@@ -103,6 +103,18 @@ def test_resume_is_bit_identical(tiny_dataset_dir, tmp_path, agent, seeds):
     assert comparable(MetricsLog(a).records()) == comparable(MetricsLog(b).records())
 
 
+def test_eval_from_skips_early_evaluations_and_keeps_the_last(tiny_dataset_dir, tmp_path):
+    run = tmp_path / "run"
+    cfg = tiny(tiny_dataset_dir, steps=50, eval_every=10, checkpoint_every=10, eval_from=30)
+    Trainer.create(cfg, run, progress=False).run()
+    assert sorted({r["step"] for r in MetricsLog(run).records("eval")}) == [30, 40, 50]
+    # eval_from beyond the end still evaluates the final step; the score reads it
+    late = tmp_path / "late"
+    Trainer.create(tiny(tiny_dataset_dir, steps=30, eval_every=10, eval_from=1000), late, progress=False).run()
+    assert sorted({r["step"] for r in MetricsLog(late).records("eval")}) == [30]
+    assert json.loads((late / "summary.json").read_text())["per_seed"]["0"]["score"] is not None
+
+
 def test_resume_drops_records_written_after_the_checkpoint(tiny_dataset_dir, tmp_path):
     run = tmp_path / "run"
     Trainer.create(tiny(tiny_dataset_dir, steps=20), run, progress=False).run()

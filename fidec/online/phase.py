@@ -190,7 +190,7 @@ class OnlinePhase:
                 timers = dict.fromkeys(TIMERS, 0.0)
                 win = {"loop": 0.0, "updates": 0, "env_steps": 0, "chunks": 0.0}
                 window_start = now
-            if c.eval_episodes and (self.step % c.eval_every == 0 or self.step == end):
+            if c.evaluates_at(self.step, end):
                 evals = self._evaluate()
                 records += evals
                 tqdm.write(
