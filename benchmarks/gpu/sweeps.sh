@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Issue 10's frontier and issue 15's cube half and ablation on one lent GPU machine, in one call of under 10 min:
 #   1. install the packages the image lacks (gymnasium, ogbench, mujoco, a pruned dm_control) from .whl/,
-#   2. generate the two full datasets (pointmaze-medium-navigate-v0, cube-single-play-v0; 1000 + 100 episodes)
-#      with the machine's cores,
-#   3. run, concurrently on the one GPU, in this order of priority:
-#        frontier (benchmarks/frontier/frontier.toml, every epsilon of a configuration vmapped in one process),
-#        the cube half of benchmarks/cpu/paper-v0.2.toml, and benchmarks/cpu/ablation-v0.2.toml,
+#   2. generate the cube dataset (cube-single-play-v0, 1000 + 100 episodes) with the machine's cores; the point-maze
+#      dataset is carried from here when present (carry data/: 21 MiB beside the 33 MiB of wheels), else generated,
+#   3. run, concurrently on the one GPU, with evaluations only at the last three evaluation steps (eval_from; the
+#      score reads those three): the maze frontier (benchmarks/frontier/frontier.toml, every epsilon of a
+#      configuration vmapped in one process) and benchmarks/cpu/ablation-v0.2.toml while the cube data is made,
+#      then the cube frontier and the cube half of benchmarks/cpu/paper-v0.2.toml,
 #   4. pack every run's metrics (no checkpoints) into $OUT/runs.tgz, with logs and a GPU utilisation trace.
 # Whatever is unfinished at --budget-s is stopped; finished runs come back (sweeps resume elsewhere).
 #
@@ -38,8 +39,9 @@ say() { echo "== [$(el)s] $*" | tee -a "$LOG" >&2; }
 if [ $DRY = 1 ]; then
   PY="$ROOT/.venv/bin/python"
   EPISODES=4; GEN_CUBE=1; GEN_MAZE=1
-  SET=(--set steps=40 --set hidden_dims=16,16 --set batch_size=16 --set chunk_size=10 --set log_every=10
-       --set eval_every=20 --set checkpoint_every=20 --set eval_episodes=2 --set flow_steps=2 --set fisher_samples=2)
+  SET=(--set steps=60 --set hidden_dims=16,16 --set batch_size=16 --set chunk_size=10 --set log_every=10
+       --set eval_every=20 --set eval_from=40 --set checkpoint_every=20 --set eval_episodes=2 --set flow_steps=2
+       --set fisher_samples=2)
   EVAL_MAZE=(--set eval_envs=10 --set eval_workers=0); EVAL_CUBE=("${EVAL_MAZE[@]}"); EVAL_CUBE3=("${EVAL_MAZE[@]}")
   EVAL_ABL=("${EVAL_MAZE[@]}")
 else
@@ -49,11 +51,11 @@ else
     >>"$LOG" 2>&1 || { say "STOPPED: wheel install failed"; exit 1; }
   export PYTHONPATH="/tmp/site:$ROOT"
   EPISODES=1000; GEN_CUBE=12; GEN_MAZE=4
-  SET=()
+  SET=(--set eval_from=24000)  # evaluations at 24k, 27k and 30k only: the score is their mean
   # maze envs are cheap (2 MB, 0.01 s to make); a cube env takes ~150 MB and seconds to make
   # (benchmarks/eval/env_memory.txt), so cube episodes run in waves of 30 (frontier) or 20 (3 seeds)
   EVAL_MAZE=(--set eval_envs=300 --set eval_workers=3); EVAL_CUBE=(--set eval_envs=30 --set eval_workers=3)
-  EVAL_CUBE3=(--set eval_envs=20 --set eval_workers=2); EVAL_ABL=(--set eval_envs=60 --set eval_workers=2)
+  EVAL_CUBE3=(--set eval_envs=20 --set eval_workers=2); EVAL_ABL=(--set eval_envs=60 --set eval_workers=1)
 fi
 export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 F=("$PY" -m fidec.cli)
@@ -64,19 +66,27 @@ say "device: $(cat "$L/device.txt")"
   > "$L/gpu_util.csv" 2>/dev/null) &
 SMI=$!
 
-DATA="$W/data"
-say "generating datasets ($EPISODES episodes each)"
-"${F[@]}" data generate pointmaze-medium-navigate-v0 --episodes $EPISODES --workers $GEN_MAZE --dataset-dir "$DATA" \
-  --no-progress > "$L/generate_maze.log" 2>&1 &
-GM=$!
-"${F[@]}" data generate cube-single-play-v0 --episodes $EPISODES --workers $GEN_CUBE --dataset-dir "$DATA" \
-  --no-progress > "$L/generate_cube.log" 2>&1 &
+DATA="$W/data"; mkdir -p "$DATA"
+# one thread per generation worker: 12 workers with multi-threaded BLAS would oversubscribe the cores
+GEN_ENV=(env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1)
+say "generating the cube dataset ($EPISODES episodes, $GEN_CUBE workers)"
+"${GEN_ENV[@]}" "${F[@]}" data generate cube-single-play-v0 --episodes $EPISODES --workers $GEN_CUBE \
+  --dataset-dir "$DATA" --no-progress > "$L/generate_cube.log" 2>&1 &
 GC=$!
+if [ $DRY = 0 ] && [ -f data/pointmaze-medium-navigate-v0.npz ]; then
+  say "point-maze dataset carried (data/): verifying it"
+  cp data/pointmaze-medium-navigate-v0*.npz* "$DATA/"
+  "${F[@]}" data verify pointmaze-medium-navigate-v0 --dataset-dir "$DATA" > "$L/generate_maze.log" 2>&1 &
+else
+  "${GEN_ENV[@]}" "${F[@]}" data generate pointmaze-medium-navigate-v0 --episodes $EPISODES --workers $GEN_MAZE \
+    --dataset-dir "$DATA" --no-progress > "$L/generate_maze.log" 2>&1 &
+fi
+GM=$!
 
-sweep() {  # sweep NAME SUITE ARGS...: one sweep in the background, its log in $OUTDIR
+sweep() {  # sweep NAME SUITE ARGS...: one sweep in the background (niced: the cube data is the critical path)
   local name=$1; shift
   say "sweep $name: $*"
-  ( "${F[@]}" sweep "$@" --dataset-dir "$DATA" --out "$W/$name" --no-generate "${SET[@]}" \
+  ( nice -n 5 "${F[@]}" sweep "$@" --dataset-dir "$DATA" --out "$W/$name" --no-generate "${SET[@]}" \
       > "$L/sweep_$name.log" 2>&1; say "sweep $name ended (exit $?)" ) &
 }
 await() {  # await PID: its exit status, or 1 once the budget is spent with it still running
@@ -84,24 +94,22 @@ await() {  # await PID: its exit status, or 1 once the budget is spent with it s
   kill -0 "$1" 2>/dev/null && return 1
   wait "$1"
 }
-await $GM || say "pointmaze generation failed or unfinished (generate_maze.log)"
+await $GM || say "pointmaze data failed or unfinished (generate_maze.log)"
 say "pointmaze data ready"
 sweep frontier-maze benchmarks/frontier/frontier.toml --vmap-target-divergence --tasks 'pointmaze-*' --workers 3 "${EVAL_MAZE[@]}"
 FM=$!
-await $GC || say "cube generation failed or unfinished (generate_cube.log)"
-say "cube data ready"
-sweep frontier-cube benchmarks/frontier/frontier.toml --vmap-target-divergence --tasks 'cube-*' --workers 3 "${EVAL_CUBE[@]}"
-FC=$!
-sweep paper-cube benchmarks/cpu/paper-v0.2.toml --tasks 'cube-*' --workers 5 "${EVAL_CUBE3[@]}"
-PC=$!
-# the ablation starts when the maze frontier is done (it competes with it for the GPU), if time is left
-while [ "$(el)" -lt "$BUDGET" ] && kill -0 $FM 2>/dev/null; do sleep 3; done
-AB=$FM
-if [ "$(el)" -lt $(( BUDGET - 120 )) ]; then
-  sweep ablation benchmarks/cpu/ablation-v0.2.toml --workers 4 "${EVAL_ABL[@]}"
-  AB=$!
+sweep ablation benchmarks/cpu/ablation-v0.2.toml --workers 7 "${EVAL_ABL[@]}"
+AB=$!
+FC=$FM; PC=$FM
+if await $GC; then
+  say "cube data ready"
+  sweep frontier-cube benchmarks/frontier/frontier.toml --vmap-target-divergence --tasks 'cube-*' --workers 3 \
+    "${EVAL_CUBE[@]}"
+  FC=$!
+  sweep paper-cube benchmarks/cpu/paper-v0.2.toml --tasks 'cube-*' --workers 5 "${EVAL_CUBE3[@]}"
+  PC=$!
 else
-  say "ablation not started: less than 120 s of the budget left"
+  say "cube generation failed or unfinished (generate_cube.log): no cube runs"
 fi
 
 # the budget: whatever still runs at --budget-s is left running (its files are written atomically) and the
