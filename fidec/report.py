@@ -141,6 +141,22 @@ def find_run_dirs(paths: list[str | os.PathLike]) -> list[Path]:
     return out
 
 
+def _eval_schedule(r: Run) -> str:
+    """'20 every 3000', or '20 every 3000 from 24000' where eval_from skipped the earlier evaluations."""
+    c = r.config
+    text = f"{c.get('eval_episodes')} every {c.get('eval_every')}"
+    return text + (f" from {c['eval_from']}" if c.get("eval_from") else "")
+
+
+def _config_total_steps(c: dict) -> int:
+    """Gradient updates of a saved config (Config.total_steps on its dict): offline steps, then the online ones."""
+    return (c.get("steps") or 0) + (c.get("online_steps") or 0) * (c.get("online_updates_per_step") or 1)
+
+
+def _total_steps(runs: list[Run], run_dir: Path) -> int:
+    return _config_total_steps(next(r.config for r in runs if r.run_dir == run_dir))
+
+
 def load_runs(paths, include_incomplete: bool = False) -> tuple[list[Run], list[str]]:
     """(runs, notes): one Run per (run folder, seed) with at least one evaluation; notes say what was left out."""
     from fidec.runs import MetricsLog
@@ -158,7 +174,7 @@ def load_runs(paths, include_incomplete: bool = False) -> tuple[list[Run], list[
             job = {"tag": f"target_divergence={cfg['target_divergence']:g}"}
         summary = _read_json(d / "summary.json")
         # offline steps, then the online phase's updates (offline-to-online runs)
-        total = (cfg.get("steps") or 0) + (cfg.get("online_steps") or 0) * (cfg.get("online_updates_per_step") or 1)
+        total = _config_total_steps(cfg)
         complete = bool(summary) and summary.get("final_step") == total
         if not complete and not include_incomplete:
             notes.append(f"`{d}`: unfinished (no summary.json at its {total} steps; --include-incomplete)")
@@ -624,9 +640,7 @@ def render_markdown(runs, notes, tables, aggs, poi, agg_notes, figures, reps, po
                 _join(_values(rs, lambda r: r.config.get("steps"))),
                 _join(_values(rs, lambda r: r.config.get("hidden_dims"))),
                 _join(_values(rs, lambda r: r.config.get("batch_size"))),
-                _join(_values(rs, lambda r: (r.config.get("eval_episodes"), r.config.get("eval_every")))).replace(
-                    "×", " every "
-                ),
+                _join(_values(rs, _eval_schedule)),
                 str(len({r.env for r in rs})),
                 _join(sorted({r.seed for r in rs})),
             ]
@@ -797,6 +811,16 @@ def render_markdown(runs, notes, tables, aggs, poi, agg_notes, figures, reps, po
     # --- notes
     L += ["", "## Runs", ""]
     L.append(f"{len(runs)} runs from {n_folders} run folders.")
+    unfinished = {}
+    for r in runs:
+        if not r.complete:
+            unfinished.setdefault(r.run_dir, set()).update(r.steps)
+    if unfinished:
+        L += ["", "Unfinished runs included (--include-incomplete); their scores average the evaluations they reached:"]
+        L += [
+            f"- `{d}`: evaluated at step(s) {', '.join(map(str, sorted(st)))} of {_total_steps(runs, d)}"
+            for d, st in unfinished.items()
+        ]
     if notes:
         L.append("")
         L.append("Left out:")

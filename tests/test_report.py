@@ -126,6 +126,23 @@ def test_report_without_fd_skips_poi_and_leaves_out_unfinished(tmp_path):
     np.testing.assert_allclose(rep["per_task"][CUBE.format(1)]["deflow"]["mean"], 0.5)
 
 
+def test_report_names_included_unfinished_runs_and_eval_from(tmp_path):
+    root = tmp_path / "runs"
+    make_run(root, "deflow", CUBE.format(1), [0, 1], lambda s: [0, 0.4, 0.5, 0.6], overrides={"eval_from": 20})
+    # unfinished: its evaluations stop early; with --include-incomplete it is scored on what it reached
+    d = make_run(root, "fql", CUBE.format(1), [0], lambda s: [0, 0.1, 0.2, 0.3], finished=False)
+    out = tmp_path / "rep"
+    argv = ["report", str(root), "--out", str(out), "--reps", "200", "--poi-reps", "100", "--include-incomplete"]
+    assert main(argv) == 0
+    text = (out / "report.md").read_text()
+    assert "2 every 20 from 20" in text  # the tiny preset's eval schedule, with eval_from
+    runs = text.split("## Runs")[1]
+    assert "Unfinished runs included" in runs and str(d) in runs
+    assert f"step(s) {', '.join(map(str, STEPS))} of 40" in runs
+    finished = str(root / "deflow")
+    assert finished not in runs
+
+
 def test_report_variants_and_uneven_seeds(tmp_path):
     """Grid variants are separate methods; an agent with fewer seeds on one task is trimmed for rliable."""
     root = tmp_path / "runs"
