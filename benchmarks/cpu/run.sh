@@ -51,6 +51,9 @@ if [[ $what == paper-v0.2 ]]; then
   stamp "paper-v0.2 sweep (resumes if interrupted)"
   /usr/bin/time -v $F sweep $O/paper-v0.2.toml --dataset-dir data --out sweeps/cpu-paper-v0.2 2>&1 | tee -a sweeps/cpu_paper_v0.2.log
   copy_metrics sweeps/cpu-paper-v0.2 $O/runs-paper-v0.2
-  $F report $O/runs-paper-v0.2 --out $O/report-paper-v0.2 --title "cpu benchmark, paper preset (fidec 0.2), point maze"
+  # the committed cube half ran on a lent H200 (runs-paper-v0.2-cube-h200); where both folders hold the same
+  # seed of a run, the report keeps one and notes the other
+  $F report $O/runs-paper-v0.2 $O/runs-paper-v0.2-cube-h200 --out $O/report-paper-v0.2 \
+    --title "cpu benchmark v0.2: paper preset and fidec recipe (point maze on this CPU, cube-single on an H200)"
 fi
 stamp done
