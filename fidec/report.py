@@ -336,6 +336,73 @@ def diagnostics(runs: list[Run]) -> dict[str, dict[str, dict[str, float]]]:
     return out
 
 
+def online_gain(runs: list[Run]) -> dict[str, dict[str, dict]]:
+    """Offline-to-online runs: env -> method -> per-seed scores at the end of the offline phase (the mean of the
+    last three evaluations at steps <= the offline steps), after the online phase (the run's score), their
+    difference, and the online training episodes' success over the last third of the online phase."""
+    out: dict[str, dict[str, dict]] = {}
+    for env in task_order(r.env for r in runs):
+        row = {}
+        for m in method_order(r.label for r in runs):
+            mine = [r for r in runs if r.env == env and r.label == m and r.config.get("online_steps")]
+            pairs, episodes = [], []
+            for r in mine:
+                offline = paper_score([v for st, v in zip(r.steps, r.success, strict=True) if st <= r.config["steps"]])
+                if offline is None or r.score is None:
+                    continue
+                pairs.append((offline, r.score))
+                start = r.config["steps"] + 2 * (_config_total_steps(r.config) - r.config["steps"]) // 3
+                done = [t for t in r.train if t.get("phase") == "online" and t["step"] > start]
+                n = sum(t.get("online_episodes", 0) for t in done)
+                if n:
+                    episodes.append(
+                        sum(t["online_success"] * t["online_episodes"] for t in done if t.get("online_episodes")) / n
+                    )
+            if pairs:
+                off, on = zip(*pairs, strict=True)
+                row[m] = {
+                    "offline": _mean_std(list(off)),
+                    "online": _mean_std(list(on)),
+                    "gain": _mean_std([b - a for a, b in pairs]),
+                    "seeds_improved": sum(b > a for a, b in pairs),
+                    "online_episode_success": _mean_std(episodes) if episodes else None,
+                }
+        if row:
+            out[env] = row
+    return out
+
+
+def online_markdown(table: dict[str, dict[str, dict]]) -> list[str]:
+    L = ["## Offline to online", ""]
+    L.append(
+        "Runs with an online phase: the score at the end of the offline phase (mean of the last three evaluations "
+        "up to the offline steps), after the online phase (the run's score), the per-seed gain (percentage "
+        "points, mean ± std over seeds, seeds that improved), and the success of the online training episodes "
+        "over the last third of the online phase (acting policy, exploration noise included)."
+    )
+    L.append("")
+    rows = []
+    for env, row in table.items():
+        for m, d in row.items():
+            ep = d["online_episode_success"]
+            rows.append(
+                [
+                    f"{task_family(env)} {task_label(env)}",
+                    m,
+                    _cell(d["offline"]),
+                    _cell(d["online"]),
+                    f"{100 * d['gain']['mean']:+.1f}"
+                    + (f" ± {_pct(d['gain']['std'])}" if d["gain"]["std"] is not None else ""),
+                    f"{d['seeds_improved']}/{d['gain']['n']}",
+                    _cell(ep) if ep else "–",
+                ]
+            )
+    L += _table(
+        ["task", "method", "offline", "after online", "gain (points)", "seeds improved", "online episodes"], rows
+    )
+    return L
+
+
 def score_matrices(runs: list[Run], methods: list[str]) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
     """rliable's input: method -> (runs x tasks) scores on the tasks every method has, and notes on what was
     trimmed (a method's runs per task are cut to its smallest seed count, keeping the lowest seeds)."""
@@ -855,6 +922,9 @@ def write_report(
     for fam in family_order(r.family for r in runs):
         figures["curves"][fam] = plot_curves(runs, fam, out / f"curves_{fam}.png", colors).name
     title_md = render_markdown(runs, notes, tables, aggs, poi, agg_notes, figures, reps, poi_reps, title)
+    online = online_gain(runs)
+    if online:
+        title_md = title_md.rstrip("\n") + "\n\n" + "\n".join(online_markdown(online)) + "\n"
     front = _frontier(runs, out, poi_reps)
     if front:
         title_md = title_md.rstrip("\n") + "\n\n" + "\n".join(front.pop("markdown")) + "\n"
@@ -872,6 +942,7 @@ def write_report(
             "probability_of_improvement": poi,
             "what_differs": what_differs(runs),
             "frontier": front or None,
+            "online": online or None,
             "notes": notes + agg_notes,
             "runs": [
                 {"run_dir": str(r.run_dir), "method": r.label, "env": r.env, "seed": r.seed, "score": r.score}

@@ -143,6 +143,37 @@ def test_report_names_included_unfinished_runs_and_eval_from(tmp_path):
     assert finished not in runs
 
 
+def test_report_offline_to_online_gain(tmp_path):
+    """Scores before and after the online phase are read at the phase boundary; the gain is per seed."""
+    root = tmp_path / "runs"
+    over = {"steps": 20, "online_steps": 20, "eval_every": 10, "log_every": 5, "chunk_size": 5}
+
+    def online_eps(seed, step):  # online episodes after the offline 20 steps: seed 0 succeeds, seed 1 half
+        if step <= 20:
+            return {}
+        return {"phase": "online", "online_episodes": 2, "online_success": 1.0 if seed == 0 else 0.5}
+
+    # evaluations at 10, 20 (offline) and 30, 40 (online)
+    make_run(
+        root, "fd", CUBE.format(1), [0, 1], lambda s: [0.1, 0.3, 0.6, 0.9 - 0.4 * s], train=online_eps, overrides=over
+    )
+    make_run(root, "deflow", CUBE.format(1), [0, 1], lambda s: [0.2, 0.2, 0.2, 0.2])  # offline only
+    out = tmp_path / "rep"
+    assert main(["report", str(root), "--out", str(out), "--reps", "200", "--poi-reps", "100"]) == 0
+    rep = json.loads((out / "report.json").read_text())["online"]
+    assert list(rep[CUBE.format(1)]) == ["fd"]  # the offline-only run has no row
+    d = rep[CUBE.format(1)]["fd"]
+    np.testing.assert_allclose(d["offline"]["scores"], [0.2, 0.2])  # mean(0.1, 0.3): evaluations up to step 20
+    final = [np.mean([0.3, 0.6, 0.9]), np.mean([0.3, 0.6, 0.5])]  # the last three evaluations
+    np.testing.assert_allclose(d["online"]["scores"], final)
+    np.testing.assert_allclose(d["gain"]["scores"], np.array(final) - 0.2)
+    assert d["seeds_improved"] == 2
+    # online episodes over the last third of the online phase (steps > 33): seed 0 all, seed 1 half
+    np.testing.assert_allclose(d["online_episode_success"]["scores"], [1.0, 0.5])
+    text = (out / "report.md").read_text()
+    assert "## Offline to online" in text and "2/2" in text
+
+
 def test_report_variants_and_uneven_seeds(tmp_path):
     """Grid variants are separate methods; an agent with fewer seeds on one task is trimmed for rliable."""
     root = tmp_path / "runs"
