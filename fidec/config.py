@@ -635,7 +635,8 @@ def preset_fields() -> set[str]:
     out: set[str] = set()
     for preset in PRESETS:
         for agent in AGENTS:
-            out |= set(_preset_values(preset, "cube-single-play-singletask-task1-v0", agent)) - {"family"}
+            for env in ("cube-single-play-singletask-task1-v0", "visual-cube-single-play-singletask-task1-v0"):
+                out |= set(_preset_values(preset, env, agent)) - {"family"}
     return out
 
 
