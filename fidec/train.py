@@ -199,7 +199,7 @@ class Trainer(OnlinePhase):
             from fidec.data.frames import FrameStackFactory
 
             self.task = dataclasses.replace(
-                self.task, env_factory=FrameStackFactory(self.task.make_env, config.frame_stack)
+                self.task, env_factory=FrameStackFactory(self.task.env_factory, config.frame_stack)
             )
         obs = self.task.train.obs_shape(config.frame_stack) if self.pixels else self.task.obs_dim
         self.agent = make_agent(config, obs, self.task.action_dim)
