@@ -309,29 +309,35 @@ def _renderer_or_skip():
     return backend
 
 
-@pytest.fixture(scope="module")
-def visual_dir(tmp_path_factory):
-    """visual-cube-single-play-v0 rendered at OGBench's 64x64: 1 train + 1 val episode of 12 steps."""
+def _generate(tmp_path_factory, **kw):
     _renderer_or_skip()
     from fidec.data.generate import generate
 
     d = tmp_path_factory.mktemp("visual-data")
-    r = generate(VISUAL_DATASET, episodes=1, episode_length=12, workers=1, dataset_dir=d, progress=False)
-    assert r.pixels and r.collected_steps == 24
+    r = generate(VISUAL_DATASET, episodes=1, workers=1, dataset_dir=d, progress=False, **kw)
+    assert r.pixels and r.collected_steps == 2 * kw["episode_length"]
     return d
 
 
-def test_generated_visual_dataset_is_ogbench_format_and_verifies(visual_dir):
+@pytest.fixture(scope="module")
+def visual_dir(tmp_path_factory):
+    """visual-cube-single-play-v0 with 16x16 frames (fast to render and train on): 1 train + 1 val episode."""
+    return _generate(tmp_path_factory, episode_length=12, image_size=16)
+
+
+def test_generated_visual_dataset_is_ogbench_format_and_verifies(tmp_path_factory):
+    """The real path once: OGBench's 64x64 frames of the front_pixels camera."""
     from fidec.data.verify import verify_dataset
 
-    with np.load(visual_dir / f"{VISUAL_DATASET}.npz") as z:
-        assert z["observations"].dtype == np.uint8 and z["observations"].shape == (12, 64, 64, 3)
+    d = _generate(tmp_path_factory, episode_length=6)
+    with np.load(d / f"{VISUAL_DATASET}.npz") as z:
+        assert z["observations"].dtype == np.uint8 and z["observations"].shape == (6, 64, 64, 3)
         assert {"actions", "terminals", "qpos", "qvel"} <= set(z.files)
         assert z["observations"].std() > 0  # a rendered scene, not a blank frame
-    stats = verify_dataset(visual_dir / f"{VISUAL_DATASET}.npz")
+    stats = verify_dataset(d / f"{VISUAL_DATASET}.npz")
     assert (
         stats["episodes"] == 1
-        and stats["rows"] == 12
+        and stats["rows"] == 6
         and set(stats["task_successes"]) == {f"visual-cube-single-play-singletask-task{i}-v0" for i in range(1, 6)}
     )
 
@@ -361,7 +367,7 @@ def test_each_agent_trains_and_evaluates_on_pixels(visual_dir, tmp_path, agent_n
     t = Trainer.create(c, tmp_path / "run", progress=False, task=task)
     assert t.placement == "device"
     assert t.data["frames"].dtype == jnp.uint8 and isinstance(t.data["frames"], jax.Array)  # uint8 on the device
-    assert t.agent.obs_shape == (64, 64, 9)
+    assert t.agent.obs_shape == (16, 16, 9)
     summary = t.run()
     assert summary["final_step"] == 10
     evals = t.log.records("eval")
