@@ -48,8 +48,8 @@ VISUAL_REASON = (
     "fidec renders pixel datasets of the manipulation families only (the mazes need OGBench's visual experts)"
 )
 #: Rendered 64x64 frames per second with one worker (MuJoCo's offscreen renderer, MUJOCO_GL=egl; Mesa's software
-#: llvmpipe on this project's 2-core CPU, busy with other jobs; benchmarks/pixels/generate.json).
-VISUAL_FRAMES_PER_S_CPU = 6.0
+#: llvmpipe on this project's 2-core CPU, busy with other jobs; benchmarks/pixels/generate.txt).
+VISUAL_FRAMES_PER_S_CPU = 3.3
 
 
 def visual_note(episodes: int, length: int) -> str:
