@@ -45,7 +45,7 @@ def ant_dataset_minutes(episodes: int, length: int) -> int:
 
 
 VISUAL_REASON = (
-    "fidec renders pixel datasets of the manipulation families only (the mazes need OGBench's visual experts)"
+    "fidec renders pixel datasets of the manipulation families only (rendering the visual mazes is not implemented)"
 )
 #: Rendered 64x64 frames per second with one worker (MuJoCo's offscreen renderer, MUJOCO_GL=egl; Mesa's software
 #: llvmpipe on this project's 2-core CPU, busy with other jobs; benchmarks/pixels/generate.txt).
