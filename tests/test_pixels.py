@@ -421,3 +421,17 @@ def test_mujoco_gl_is_set_for_pixel_commands():
     assert names_pixel_task(["train", "--env", VISUAL_ENV])
     assert names_pixel_task(["data", "generate", VISUAL_DATASET])
     assert not names_pixel_task(["train", "--env", "cube-single-play-singletask-task1-v0"])
+
+
+def test_pixel_policy_saves_and_loads(tmp_path):
+    from fidec.api import Policy, create_agent, load
+
+    c = resolve({"env": VISUAL_ENV, "agent": "fql", "preset": "tiny"})
+    agent, state = create_agent(c, (16, 16, 9), 5)
+    path = Policy(agent, state.params, seed=3).save(tmp_path / "p.msgpack")
+    ob = np.random.default_rng(0).integers(0, 256, (16, 16, 9), dtype=np.uint8)
+    again = load(path)
+    assert again.agent.obs_shape == (16, 16, 9)
+    assert np.array_equal(
+        Policy(agent, state.params, seed=3).act(ob), Policy(again.agent, again.params, seed=3).act(ob)
+    )
