@@ -78,6 +78,7 @@ def test_device_sampling_stacks_the_same_frames_as_the_host():
     data = synthetic()
     dev = {k: jnp.asarray(v) for k, v in data.arrays().items()}
     batch = jax.jit(partial(sample_frames, batch_size=64, frame_stack=3, p_aug=0.0))(dev, jax.random.PRNGKey(1))
+    assert batch["observations"].dtype == jnp.uint8  # the update receives uint8; the encoder scales it
     rows = np.asarray(batch["actions"][:, 0]).astype(int)  # which transition each row is
     ref = stacked_observations(data, np.searchsorted(data.index, rows), 3)
     assert np.array_equal(np.asarray(batch["observations"]), ref["observations"])

@@ -1,7 +1,8 @@
 """Memory of the two pixel data placements (issue 14), measured on this machine's JAX backend.
 
 For a synthetic visual dataset of FRAMES 64x64x3 uint8 frames (episodes of 1001 frames) and the paper preset's
-visual FD configuration (impala_small per network, frame stack 3, batch 256), it measures:
+visual configuration (impala_small per network, frame stack 3, batch 256) of one agent (default flow BC: the data's
+memory does not depend on the agent, and its compile is the cheapest on a busy CPU), it measures:
 
 - ``device``: the bytes of the device-resident dataset (``jax.live_arrays`` after placing it), and XLA's memory
   analysis of the compiled chunk (arguments + outputs + temporaries - aliased);
@@ -9,7 +10,7 @@ visual FD configuration (impala_small per network, frame stack 3, batch 256), it
   queue depth, and XLA's memory analysis of the streamed chunk; the host keeps the frames;
 - the prefetcher's wait (a stall of the compiled updates) over ``--chunks`` streamed chunks.
 
-Usage: python benchmarks/pixels/memory.py --frames 20020 --out benchmarks/pixels/memory.json
+Usage: python benchmarks/pixels/memory.py --frames 20020 --agent bc --out benchmarks/pixels/memory_cpu.json
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def xla_mb(compiled) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=20020)
-    ap.add_argument("--agent", default="fd")
+    ap.add_argument("--agent", default="bc")
     ap.add_argument("--stream-updates", type=int, default=4)
     ap.add_argument("--chunks", type=int, default=3)
     ap.add_argument("--out", default=None)
