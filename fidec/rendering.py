@@ -46,6 +46,15 @@ def require_offscreen_gl(what: str) -> str:
     )
 
 
+def align_pyopengl_platform() -> None:
+    """MuJoCo sets ``PYOPENGL_PLATFORM`` to its ``MUJOCO_GL`` backend when imported, so a child of a process that
+    rendered inherits it; a later ``MUJOCO_GL`` naming another backend would then fail inside PyOpenGL. MUJOCO_GL
+    decides: an inherited ``PYOPENGL_PLATFORM`` naming another offscreen backend is dropped."""
+    gl, platform = os.environ.get("MUJOCO_GL", "").lower(), os.environ.get("PYOPENGL_PLATFORM", "").lower()
+    if gl in ("egl", "osmesa") and platform in ("egl", "osmesa") and platform != gl and "mujoco" not in sys.modules:
+        del os.environ["PYOPENGL_PLATFORM"]
+
+
 def names_pixel_task(argv: list[str]) -> bool:
     """Whether a command line names a visual-* task or dataset, directly or through a run folder's config."""
     import json
