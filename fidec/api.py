@@ -48,8 +48,11 @@ def make_env(task: str, **kwargs):
     return ogbench.make_env_and_datasets(task, env_only=True, **kwargs)
 
 
-def create_agent(config: Config, obs_dim: int, action_dim: int, seed: int = 0) -> tuple[Agent, AgentState]:
-    """An agent and its freshly initialised state, for custom training loops."""
+def create_agent(
+    config: Config, obs_dim: int | tuple[int, ...], action_dim: int, seed: int = 0
+) -> tuple[Agent, AgentState]:
+    """An agent and its freshly initialised state, for custom training loops (``obs_dim``: an int, or the image
+    shape (H, W, 3K) of frame-stacked pixels with ``config.encoder`` set)."""
     agent = make_agent(config, obs_dim, action_dim)
     return agent, agent.init(jax.random.PRNGKey(seed))
 
@@ -65,14 +68,18 @@ class Policy:
         self._act = jax.jit(agent.act)
 
     def act(self, observation) -> np.ndarray:
-        """An action in [-1, 1]^d for one observation (or a batch of them)."""
+        """An action in [-1, 1]^d for one observation (or a batch of them). Pixel policies take uint8 images of
+        the training frame stack (H, W, 3K), as ``fidec.data.frames.FrameStackEnv`` gives them."""
         self._key, k = jax.random.split(self._key)
-        return np.asarray(self._act(self.params, np.asarray(observation, np.float32), k))
+        return np.asarray(self._act(self.params, np.asarray(observation), k))
 
     def save(self, path: str | os.PathLike) -> Path:
         payload = {
             "config": json.dumps(self.config.to_dict()),
-            "dims": [self.agent.obs_dim, self.agent.action_dim],
+            "dims": [
+                self.agent.obs_dim if len(self.agent.obs_shape) == 1 else list(self.agent.obs_shape),
+                self.agent.action_dim,
+            ],
             "params": ser.to_state_dict(jax.tree_util.tree_map(np.asarray, self.params)),
         }
         atomic_write_bytes(path, ser.msgpack_serialize(payload))
@@ -125,7 +132,9 @@ def load(path: str | os.PathLike, seed_index: int = 0) -> Policy:
         raise FidecError(f"no policy file or run folder at {path}")
     payload = ser.msgpack_restore(path.read_bytes())
     config = Config.from_dict(json.loads(payload["config"]))
-    obs_dim, action_dim = (int(x) for x in payload["dims"])
+    obs, action_dim = payload["dims"]
+    obs_dim = tuple(int(x) for x in obs) if isinstance(obs, (list, tuple)) else int(obs)
+    action_dim = int(action_dim)
     agent, state = create_agent(config, obs_dim, action_dim)
     params = ser.from_state_dict(state.params, payload["params"])
     return Policy(agent, params, seed=config.seed)

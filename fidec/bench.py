@@ -76,6 +76,31 @@ AGENT_VARIANTS = {
     "bc": ("bc", {}),
 }
 DEFAULT_CHUNK = {"paper": 4, "cpu": 10, "tiny": 5}
+#: With ``--image-shape`` the configuration is the preset's for this pixel task (encoder, frame stack, p_aug).
+VISUAL_BENCH_ENV = "visual-cube-single-play-singletask-task1-v0"
+
+
+def synthetic_frames(frame_shape: tuple[int, ...], action_dim: int, size: int = 10_000, episode: int = 1001):
+    """A device-resident pixel dataset (:class:`~fidec.data.frames.FrameData` arrays) of uint8 frames in episodes of
+    ``episode`` frames; stacking, augmentation and the encoders cost the same whatever the pixel values."""
+    import numpy as np
+
+    from fidec.data.frames import FrameData
+
+    rng = np.random.default_rng(0)
+    rows = np.arange(size)
+    valid = (rows + 1) % episode != 0
+    start = (rows // episode) * episode
+    n = int(valid.sum())
+    data = FrameData(
+        frames=rng.integers(0, 256, (size, *frame_shape), dtype=np.uint8),
+        index=rows[valid].astype(np.int32),
+        start=start[valid].astype(np.int32),
+        actions=rng.uniform(-1, 1, (n, action_dim)).astype(np.float32),
+        rewards=-(rng.uniform(size=n) < 0.9).astype(np.float32),
+        masks=(rng.uniform(size=n) < 0.99).astype(np.float32),
+    )
+    return {k: jnp.asarray(v) for k, v in data.arrays().items()}, data
 
 
 # ----------------------------------------------------------------------------------------------- cases
@@ -92,10 +117,14 @@ class Case:
     mode: str = "chunked"  # 'chunked' | 'dispatch' | 'sequential'
     sweep: str | None = None
     sweep_value: int | None = None
+    image_shape: tuple[int, ...] | None = None  # pixels: one frame (H, W, C); the visual preset's encoder and stack
 
     def config(self):
         agent, extra = AGENT_VARIANTS[self.variant]
-        return resolve({"agent": agent, "preset": self.preset, **extra, **self.overrides, "num_seeds": self.seeds})
+        env = {"env": VISUAL_BENCH_ENV} if self.image_shape else {}
+        return resolve(
+            {"agent": agent, "preset": self.preset, **env, **extra, **self.overrides, "num_seeds": self.seeds}
+        )
 
     def label(self) -> str:
         parts = [self.variant, self.mode]
@@ -238,9 +267,19 @@ def _memory(compiled) -> dict:
 def prepare(case: Case, chunk: int, dataset_size: int = 10_000) -> Prepared:
     """Build the agent, states and synthetic data for ``case`` and compile its executable (timed)."""
     config = case.config()
-    agent = make_agent(config, case.obs_dim, case.action_dim)
-    data = synthetic_data(case.obs_dim, case.action_dim, dataset_size)
-    run_chunk = make_chunk_fn(agent, config.batch_size)
+    if case.image_shape:
+        from functools import partial
+
+        from fidec.data.frames import sample_frames
+
+        data, frames = synthetic_frames(case.image_shape, case.action_dim, dataset_size)
+        agent = make_agent(config, frames.obs_shape(config.frame_stack), case.action_dim)
+        sampler = partial(sample_frames, frame_stack=config.frame_stack, p_aug=config.p_aug)
+        run_chunk = make_chunk_fn(agent, config.batch_size, sampler=sampler)
+    else:
+        agent = make_agent(config, case.obs_dim, case.action_dim)
+        data = synthetic_data(case.obs_dim, case.action_dim, dataset_size)
+        run_chunk = make_chunk_fn(agent, config.batch_size)
     seeds = list(range(case.seeds))
     if case.mode == "sequential":
         states = [init_states(agent, [s]) for s in seeds]
@@ -275,6 +314,10 @@ def _record(p: Prepared, peaks: list[float]) -> dict:
         "fisher_locality": cfg.fisher_locality if cfg.agent == "fd" else None,
         "flow_steps": cfg.flow_steps,
         "obs_dim": c.obs_dim,
+        "image_shape": list(c.image_shape) if c.image_shape else None,
+        "encoder": cfg.encoder,
+        "frame_stack": cfg.frame_stack,
+        "p_aug": cfg.p_aug,
         "action_dim": c.action_dim,
         "hidden_dims": list(cfg.hidden_dims),
         "seeds": c.seeds,
@@ -292,7 +335,8 @@ def _record(p: Prepared, peaks: list[float]) -> dict:
         "process_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "flops_per_update": p.flops,
         "flops_source": "xla cost_analysis (loop body = one update), per seed",
-        "flops_analytic": analytic_flops(cfg, c.obs_dim, c.action_dim),
+        # pixels: the MLPs only, on the encoders' 512 features (the encoders' convolutions are in the XLA count)
+        "flops_analytic": analytic_flops(cfg, 512 if c.image_shape else c.obs_dim, c.action_dim),
         "velocity_rows_per_update": velocity_rows(cfg),
         "matmul_peak_gflops": peak,
         "achieved_gflops": p.flops * ups / 1e9,
@@ -350,12 +394,15 @@ def build_cases(
     sweep_values: list[int] | None = None,
     dispatch: bool = False,
     compare_seeds: int | None = None,
+    image_shape: tuple[int, ...] | None = None,
 ) -> list[Case]:
     """The list of cases of one ``bench-speed`` invocation (main table, modes, sweeps)."""
     for v in variants:
         if v not in AGENT_VARIANTS:
             raise ConfigError(f"unknown agent {v!r} for bench-speed; choose from {', '.join(AGENT_VARIANTS)}")
-    common = dict(preset=preset, overrides=dict(overrides), obs_dim=obs_dim, action_dim=action_dim)
+    common = dict(
+        preset=preset, overrides=dict(overrides), obs_dim=obs_dim, action_dim=action_dim, image_shape=image_shape
+    )
     cases = []
     if not sweeps:
         for v in variants:

@@ -91,6 +91,7 @@ def _bench(args) -> int:
         sweep_values=args.sweep_values,
         dispatch=args.dispatch,
         compare_seeds=args.compare_seeds,
+        image_shape=tuple(args.image_shape) if args.image_shape else None,
     )
     chunk = args.chunk or bench.DEFAULT_CHUNK[args.preset]
     if chunk < 1 or args.repeats < 1:
@@ -145,6 +146,14 @@ def register(sub) -> None:
     p.add_argument("--sweep-values", type=_ints, default=None, help="restrict a single sweep to these values")
     p.add_argument("--obs-dim", type=int, default=28, help="observation dimension (default 28, cube-single)")
     p.add_argument("--action-dim", type=int, default=5, help="action dimension (default 5, cube-single)")
+    p.add_argument(
+        "--image-shape",
+        type=_ints,
+        default=None,
+        metavar="H,W,C",
+        help="pixel observations: one frame's shape, e.g. 64,64,3 (OGBench's visual tasks); the preset's visual "
+        "configuration (IMPALA encoder per network, frame stack 3, p_aug 0.5) on synthetic uint8 frames",
+    )
     p.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
     p.add_argument("--fisher-samples", type=int, default=None, help="override N (Fisher samples per state)")
     p.add_argument("--flow-steps", type=int, default=None, help="override K (Euler steps)")

@@ -96,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     quiet_warnings()
     try:
         if args.command in USES_MUJOCO and getattr(args, "data_command", None) != "list":
+            from fidec.rendering import align_pyopengl_platform, default_offscreen_gl, names_pixel_task
+
+            if names_pixel_task(sys.argv[1:] if argv is None else list(argv)):
+                default_offscreen_gl()  # pixel tasks render their observations (fidec/rendering.py)
+            align_pyopengl_platform()
             check_mujoco_gl()
         rc = args.func(args)
     except FidecError as e:

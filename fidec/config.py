@@ -31,6 +31,9 @@ PRESETS = RECIPES + BUDGETS  # the parts a preset is made of, e.g. 'fidec+cpu'
 INITS = ("glorot", "lecun")
 CLIP_SCOPES = ("joint", "per-network")
 TARGET_UPDATES = ("pre-update", "post-update")
+DATA_PLACEMENTS = ("auto", "device", "host")
+#: Config.encoder's choices (architectures in fidec/encoders.py)
+ENCODERS = ("none", "impala_small", "impala", "impala_debug")
 #: FD and DeFlow are one refinement agent; this is the metric each one uses.
 AGENT_METRIC = {"fd": "fisher", "deflow": "isotropic"}
 
@@ -86,6 +89,14 @@ class Config:
 
     # --- FQL
     fql_alpha: float = 10.0
+
+    # --- pixel observations (fidec/encoders.py, fidec/data/frames.py; the paper preset sets them for visual-* tasks)
+    encoder: str = "none"  # 'none' (states) or an IMPALA encoder per network: 'impala_small' (FQL/release visual runs)
+    frame_stack: int = 1  # frames stacked on the channel axis (visual runs: 3)
+    p_aug: float = 0.0  # probability that a minibatch gets random-shift augmentation (visual runs: 0.5)
+    data_placement: str = "auto"  # 'device' (whole dataset on the accelerator), 'host' (streamed), 'auto'
+    data_memory_budget_gb: float = 0.0  # 'auto': the dataset goes to the device if it fits this (0: 60% of it)
+    stream_updates: int = 50  # host streaming: updates per prefetched minibatch chunk
 
     # --- offline-to-online fine-tuning (fidec/online; FQL's main.py semantics)
     online_steps: int = 0  # environment steps per seed after the offline steps (0: offline only)
@@ -177,6 +188,8 @@ class Config:
             if getattr(self, name) % self.chunk_size:
                 bad(f"{name} ({getattr(self, name)}) must be a multiple of chunk_size ({self.chunk_size})")
         self._validate_online(bad)
+        if self.data_placement == "host" and self.chunk_size % self.stream_updates:
+            bad(f"stream_updates ({self.stream_updates}) must divide chunk_size ({self.chunk_size})")
 
     def _validate_online(self, bad) -> None:
         """The rules of the online phase (fidec/online)."""
@@ -186,6 +199,11 @@ class Config:
                     flag = "--" + name.replace("_", "-")
                     bad(f"{flag} applies to the online phase; add --online-steps N (N > 0) or drop {flag}")
             return
+        if self.encoder != "none":
+            bad(
+                "the online phase is not supported for pixel observations (as in FQL and the release: main.py asserts "
+                "'visual' not in env_name); drop --online-steps"
+            )
         if self.agent == "bc":
             bad(
                 "flow BC (--agent bc) has no online phase (no critic, no reward); use fd, deflow or fql with "
@@ -314,6 +332,28 @@ FIELDS: dict[str, Rule] = {
         ("per-state", "per-action"),
     ),
     "fql_alpha": Rule("weight of FQL's distillation term (fql)", low=0),
+    "encoder": Rule(
+        "image encoder of each network for pixel observations (FQL's utils/encoders.py): none (state observations), "
+        "impala_small (FQL's and the release's visual runs), impala, impala_debug (tiny, for tests)",
+        ENCODERS,
+    ),
+    "frame_stack": Rule("pixel observations: the last K frames stacked on the channel axis (visual runs: 3)", low=1),
+    "p_aug": Rule(
+        "pixel observations: probability that a minibatch gets random-shift augmentation (pad 3, FQL's "
+        "utils/datasets.py; visual runs: 0.5)",
+        low=0,
+        high=1,
+    ),
+    "data_placement": Rule(
+        "where the training data lives: device (whole dataset on the accelerator), host (host memory, minibatches "
+        "streamed to the device in prefetched chunks), auto (device when it fits data_memory_budget_gb)",
+        DATA_PLACEMENTS,
+    ),
+    "data_memory_budget_gb": Rule(
+        "auto placement: the most device memory (GiB) the dataset may take; 0 = 60% of the accelerator's memory",
+        low=0,
+    ),
+    "stream_updates": Rule("host placement: updates per prefetched minibatch chunk (a divisor of chunk_size)", low=1),
     "online_steps": Rule(
         "offline-to-online: environment steps per seed after the offline --steps, each seed in its own "
         "environment (fd, deflow, fql); 0 = offline only",
@@ -436,6 +476,13 @@ FAMILY_TABLE: dict[str, tuple[float, str, float, float]] = {
     "scene-play": (0.99, "mean", 0.001, 300.0),
     "puzzle-3x3-play": (0.99, "mean", 0.005, 1000.0),
     "puzzle-4x4-play": (0.99, "mean", 0.005, 1000.0),
+    # Pixels (method.md's visual rows): eps from the release's scripts/fql_scope_registry.sh L117-129, FQL's alpha
+    # from FQL's README (visual-cube-single 300, visual-cube-double/scene 100, visual-puzzle 300).
+    "visual-cube-single-play": (0.99, "mean", 0.001, 300.0),
+    "visual-cube-double-play": (0.99, "mean", 0.001, 100.0),
+    "visual-scene-play": (0.99, "mean", 0.001, 100.0),
+    "visual-puzzle-3x3-play": (0.99, "mean", 0.005, 300.0),
+    "visual-puzzle-4x4-play": (0.99, "mean", 0.005, 300.0),
     # D4RL through Minari (minari:D4RL/antmaze/..., minari:D4RL/pen/...): method.md's D4RL rows; the release's
     # scripts/fql_scope_registry.sh L132-146 (eps 0.001; adroit q_agg min).
     "d4rl-antmaze": (0.99, "mean", 0.001, 10.0),
@@ -463,6 +510,14 @@ D4RL_FQL_ALPHA: dict[str, float] = {
 #: PAPER_EVAL_STEPS="500000" in scripts/fql_scope_registry.sh L132-146). Applied by the paper preset.
 D4RL_STEPS = 500_000
 ADROIT_ENVS = ("pen", "door", "hammer", "relocate")
+#: Pixel tasks (visual-*): FQL's README and the release's registry (L117-129) run 500k steps with
+#: --agent.encoder=impala_small --p_aug=0.5 --frame_stack=3, evaluated at 300k/400k/500k.
+VISUAL_VALUES = {"steps": 500_000, "encoder": "impala_small", "p_aug": 0.5, "frame_stack": 3}
+
+
+def is_visual(env: str) -> bool:
+    """An OGBench pixel task (its name starts with ``visual-``)."""
+    return env.startswith("visual-")
 
 
 def d4rl_dataset(env: str) -> tuple[str, str] | None:
@@ -530,12 +585,16 @@ def _preset_values(preset: str, env: str, agent: str) -> dict:
         vals["fql_alpha"] = D4RL_FQL_ALPHA.get(d4rl[1], vals["fql_alpha"])
         vals.update(steps=D4RL_STEPS, eval_every=D4RL_STEPS)
     vals["family"] = fam
+    visual = is_visual(env)
+    if visual:
+        vals.update(VISUAL_VALUES)
     if recipe == "paper":
         if agent in ("fql", "bc"):
             # FQL's release (seohongpark/fql, utils/flax_utils.py) has no gradient clipping; its README runs
             # OGBench without Q normalisation. Flow BC is trained as FQL trains its flow.
             vals.update(grad_clip=0.0)
-        elif d4rl is None and not env.startswith(("minari:", "npz:")):
+        elif d4rl is None and not visual and not env.startswith(("minari:", "npz:")):
+            # (visual-*: the release's registry passes no normalize_q_loss, so its code default, off.)
             # The release's OGBench state runs (scripts/ogbench_env_flags.sh, used by its paper-table scripts)
             # pass --agent.normalize_q_loss=True for every family; its code default and its D4RL/grid scripts
             # (scripts/run_fqlscope_offline_grid_2x4090.sh, NORMALIZE_Q=false) leave it off.
@@ -566,6 +625,8 @@ def _preset_values(preset: str, env: str, agent: str) -> dict:
             checkpoint_every=20,
             eval_episodes=2,
         )
+        if visual:
+            vals.update(encoder="impala_debug")
     return vals
 
 
@@ -574,7 +635,8 @@ def preset_fields() -> set[str]:
     out: set[str] = set()
     for preset in PRESETS:
         for agent in AGENTS:
-            out |= set(_preset_values(preset, "cube-single-play-singletask-task1-v0", agent)) - {"family"}
+            for env in ("cube-single-play-singletask-task1-v0", "visual-cube-single-play-singletask-task1-v0"):
+                out |= set(_preset_values(preset, env, agent)) - {"family"}
     return out
 
 

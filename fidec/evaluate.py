@@ -66,6 +66,13 @@ def make_batch_policy_fn(agent):
     return jax.jit(jax.vmap(over_episodes, in_axes=(0, 0, 0, None)))
 
 
+def as_observation(obs) -> np.ndarray:
+    """An environment's observation as the agent reads it: uint8 images stay uint8 (the encoder scales them on
+    the device), states become float32."""
+    obs = np.asarray(obs)
+    return obs if obs.dtype == np.uint8 else obs.astype(np.float32)
+
+
 def reset_seeds(seed: int, episodes: int) -> list[int]:
     """The reset seed of each episode of an evaluation seeded ``seed``."""
     rng = np.random.default_rng(seed)
@@ -98,7 +105,7 @@ def run_sequential(agent, params, env, episodes: int, seed: int, policy_fn=None,
         ep_key = episode_key(seed, ep)
         done, t, ret = False, 0, 0.0
         while not done:
-            action = np.asarray(policy_fn(params, np.asarray(obs, np.float32), ep_key, t))
+            action = np.asarray(policy_fn(params, as_observation(obs), ep_key, t))
             obs, reward, terminated, truncated, info = env.step(action)
             ret += float(reward)
             t += 1
@@ -290,7 +297,8 @@ def run_vectorised(
         keys = np.zeros((n_seeds, cols, *all_keys.shape[2:]), all_keys.dtype)  # unused columns stay zero
         keys[:, : len(eps)] = all_keys[:, start : eps.stop]
         first = pool.reset([(i * width + j, all_resets[i][start + j]) for i, j in rows])
-        obs = np.zeros((n_seeds, cols, np.asarray(first[0]).shape[-1]), np.float32)
+        first0 = as_observation(first[0])
+        obs = np.zeros((n_seeds, cols, *first0.shape), first0.dtype)
         for (i, j), o in zip(rows, first, strict=True):
             obs[i, j] = o
         running, t = rows, 0
@@ -338,15 +346,28 @@ def evaluate_seeds(
     return results
 
 
+def render_kwargs(task, width: int = 256, height: int = 256) -> dict:
+    """How to make ``task``'s environment for a video: a state task's with a 256x256 ``rgb_array`` camera; a pixel
+    task's as it is, since its width/height are the observation's and its ``render()`` is the very camera (and
+    frame) the agent sees (``front_pixels``, 64x64, the frame stack's newest frame)."""
+    if getattr(task, "pixels", False):
+        return {}
+    return {"render_mode": "rgb_array", "width": width, "height": height}
+
+
 def make_render_env(task, width: int = 256, height: int = 256):
     """The task's env with rgb_array rendering, or a FidecError saying how to enable MuJoCo rendering."""
+    if getattr(task, "pixels", False):
+        from fidec.rendering import require_offscreen_gl
+
+        require_offscreen_gl(task.env_name)
     if "MUJOCO_GL" not in os.environ:
         raise FidecError(
             "video needs MuJoCo offscreen rendering: set MUJOCO_GL=egl (GPU) or MUJOCO_GL=osmesa "
             "(CPU, Debian package libosmesa6) and run again"
         )
     try:
-        env = task.make_env(render_mode="rgb_array", width=width, height=height)
+        env = task.make_env(**render_kwargs(task, width, height))
         env.reset(seed=0)
         env.render()
     except Exception as e:  # no GL backend available
@@ -361,7 +382,9 @@ def save_gif(frames: list, path: str | os.PathLike, fps: int = 30) -> Path:
     from PIL import Image
 
     path = Path(path)
-    images = [Image.fromarray(np.asarray(f)) for f in frames]
+    # small pixel-task frames (64x64) are enlarged 4x, pixel for pixel
+    scale = 4 if frames and np.asarray(frames[0]).shape[0] <= 96 else 1
+    images = [Image.fromarray(np.asarray(f).repeat(scale, axis=0).repeat(scale, axis=1)) for f in frames]
     tmp = path.with_suffix(".tmp.gif")
     images[0].save(tmp, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
     os.replace(tmp, path)

@@ -37,6 +37,17 @@ DIAG_BATCH = 256
 SLOW_RUN_WARNING_S = 24 * 3600
 
 
+def _check_observations(config: Config, task: Task) -> None:
+    """Pixel data needs an encoder and state data none: a one-line error naming the fix."""
+    if task.pixels and config.encoder == "none":
+        raise FidecError(
+            f"{config.env} has pixel observations and needs an image encoder: pass --encoder impala_small (the paper "
+            "preset sets it, with --frame-stack 3 --p-aug 0.5, for visual-* tasks)"
+        )
+    if not task.pixels and config.encoder != "none":
+        raise FidecError(f"--encoder {config.encoder} is for pixel observations; {config.env} has states: drop it")
+
+
 def versions() -> dict:
     out = {}
     for pkg in (
@@ -63,15 +74,17 @@ def success_timing(env) -> str | None:
     return getattr(env.unwrapped, "_success_timing", None)
 
 
-def make_chunk_fn(agent, batch_size: int, member_eps=None):
+def make_chunk_fn(agent, batch_size: int, member_eps=None, sampler=None):
     """``run_chunk(states, data, n) -> (states, infos)``: n updates for every member (seed), infos of shape
     (n, members). ``member_eps`` (one target divergence per member, ``Config.target_divergences``) vmaps the
-    update over (state, eps): one process trains a whole ε × seed grid."""
+    update over (state, eps): one process trains a whole ε × seed grid. ``sampler(data, key, batch_size)`` draws
+    a minibatch on the device (default :func:`sample_batch`; pixels: :func:`fidec.data.frames.sample_frames`)."""
+    sampler = sampler or sample_batch
 
     def one_update(state, data, eps=None):
         rng, k = jax.random.split(state.rng)
         member = agent if eps is None else agent.with_target_divergence(eps)
-        return member.update(state.replace(rng=rng), sample_batch(data, k, batch_size))
+        return member.update(state.replace(rng=rng), sampler(data, k, batch_size))
 
     if member_eps is None:
         all_seeds = jax.vmap(one_update, in_axes=(0, None))
@@ -91,6 +104,32 @@ def make_chunk_fn(agent, batch_size: int, member_eps=None):
             state, infos = jax.lax.scan(lambda s, _: one_update(s, data, eps0), state, None, length=n)
             return jax.tree_util.tree_map(lambda x: x[None], state), jax.tree_util.tree_map(lambda x: x[:, None], infos)
         return jax.lax.scan(lambda s, _: all_seeds(s, data), states, None, length=n)
+
+    return run_chunk
+
+
+def make_stream_chunk_fn(agent, frame_stack: int, p_aug: float, member_eps=None):
+    """``run_chunk(states, chunk) -> (states, infos)`` for host-streamed pixel minibatches
+    (:mod:`fidec.data.placement`): ``chunk`` holds pre-gathered frames (n, members, batch, K + 1, H, W, C) and
+    labels; each update stacks and augments its minibatch on the device with the key the device path draws it with."""
+    from fidec.data.frames import LABEL_KEYS, assemble
+
+    def one_update(state, part, eps=None):
+        rng, k = jax.random.split(state.rng)
+        member = agent if eps is None else agent.with_target_divergence(eps)
+        batch = assemble(part["gathered"], {key: part[key] for key in LABEL_KEYS}, frame_stack, p_aug, k)
+        return member.update(state.replace(rng=rng), batch)
+
+    eps_arr = None if member_eps is None else jnp.asarray(member_eps, jnp.float32)
+
+    def all_members(states, part):
+        if eps_arr is None:
+            return jax.vmap(one_update)(states, part)
+        return jax.vmap(one_update)(states, part, eps_arr)
+
+    @partial(jax.jit, donate_argnums=0)
+    def run_chunk(states, chunk):
+        return jax.lax.scan(all_members, states, chunk)
 
     return run_chunk
 
@@ -154,7 +193,16 @@ class Trainer(OnlinePhase):
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.task = task or load_task(config.env, config.dataset_dir, env_id=config.env_id)
-        self.agent = make_agent(config, self.task.obs_dim, self.task.action_dim)
+        self.pixels = self.task.pixels
+        _check_observations(config, self.task)
+        if self.pixels:  # evaluation sees the frame stack the data gives (FQL's FrameStackWrapper)
+            from fidec.data.frames import FrameStackFactory
+
+            self.task = dataclasses.replace(
+                self.task, env_factory=FrameStackFactory(self.task.env_factory, config.frame_stack)
+            )
+        obs = self.task.train.obs_shape(config.frame_stack) if self.pixels else self.task.obs_dim
+        self.agent = make_agent(config, obs, self.task.action_dim)
         self.seeds = config.seeds
         # members: one per seed, or one per (target divergence, seed), ε-major, with Config.target_divergences;
         # each ε's records go to its own sub-run folder, a normal run folder for reports
@@ -163,10 +211,27 @@ class Trainer(OnlinePhase):
         self.member_seeds = [s for _ in self.eps_grid or (None,) for s in self.seeds]
         self.sub_logs = {e: MetricsLog(self.run_dir / sub_run_name(e)) for e in self.eps_grid}
         self.log = MetricsLog(self.run_dir)
-        self.data = to_device(self.task.train)
-        diag_idx = np.random.default_rng(0).integers(0, len(self.task.val["observations"]), DIAG_BATCH)
-        self.diag_batch = {k: jnp.asarray(v[diag_idx]) for k, v in self.task.val.items()}
-        self.run_chunk = make_chunk_fn(self.agent, config.batch_size, self.member_eps if self.eps_grid else None)
+        diag_idx = np.random.default_rng(0).integers(0, self.task.transitions("val"), DIAG_BATCH)
+        member_eps = self.member_eps if self.eps_grid else None
+        self.placement, self._prefetch, self.stream_chunk = "device", None, None
+        if self.pixels:
+            from fidec.data.frames import sample_frames, stacked_observations
+            from fidec.data.placement import choose_placement, device_memory_bytes, to_device_frames
+
+            self.placement = choose_placement(
+                config.data_placement, self.task.train.nbytes, config.data_memory_budget_gb, device_memory_bytes()
+            )
+            self.data = to_device_frames(self.task.train) if self.placement == "device" else None
+            sampler = partial(sample_frames, frame_stack=config.frame_stack, p_aug=config.p_aug)
+            self.run_chunk = make_chunk_fn(self.agent, config.batch_size, member_eps, sampler=sampler)
+            if self.placement == "host":
+                self.stream_chunk = make_stream_chunk_fn(self.agent, config.frame_stack, config.p_aug, member_eps)
+            diag = stacked_observations(self.task.val, diag_idx, config.frame_stack)
+            self.diag_batch = {k: jnp.asarray(v) for k, v in diag.items()}
+        else:
+            self.data = to_device(self.task.train)
+            self.diag_batch = {k: jnp.asarray(v[diag_idx]) for k, v in self.task.val.items()}
+            self.run_chunk = make_chunk_fn(self.agent, config.batch_size, member_eps)
         self.diagnostics = jax.jit(jax.vmap(self.agent.diagnostics, in_axes=(0, None, 0)))
         # validation-set loss terms at log time (the release's main.py logs total_loss on a val batch)
         self.val_losses = jax.jit(jax.vmap(self.agent.loss_terms, in_axes=(0, None, 0)))
@@ -295,7 +360,8 @@ class Trainer(OnlinePhase):
             "dataset": {
                 "name": self.task.dataset_name,
                 "dir": self.task.dataset_dir,
-                "transitions": int(len(self.task.train["observations"])),
+                "transitions": self.task.transitions("train"),
+                **({"placement": self.placement} if self.pixels else {}),
                 **self.task.info,  # Minari/npz: source, conventions applied, action rule, evaluation env
             },
         }
@@ -338,6 +404,9 @@ class Trainer(OnlinePhase):
             if self._env_pool is not None:
                 self._env_pool.close()
                 self._env_pool = None
+            if self._prefetch is not None:
+                self._prefetch.close()
+                self._prefetch = None
             if self._collector is not None:
                 self._collector.close()
                 self._collector = None
@@ -370,7 +439,7 @@ class Trainer(OnlinePhase):
         while self.step < c.steps:
             n = self._boundaries() - self.step
             t0 = time.perf_counter()
-            new_states, infos = self.run_chunk(self.states, self.data, n)
+            new_states, infos = self._train_chunk(n)
             infos = jax.device_get(infos)
             dt = time.perf_counter() - t0
             self.wall += dt
@@ -438,6 +507,39 @@ class Trainer(OnlinePhase):
                 self.log_window = {}
             self._run_online()
         return self.finish()
+
+    def _train_chunk(self, n: int):
+        """n updates of every member: one compiled call over device-resident data, or (host placement) calls of
+        ``stream_updates`` updates each on chunks the prefetcher gathered while the previous ones ran."""
+        if self.placement != "host":
+            return self.run_chunk(self.states, self.data, n)
+        from fidec.data.placement import Prefetcher
+
+        c = self.config
+        if self._prefetch is None or self._prefetch.next_step != self.step:
+            if self._prefetch is not None:
+                self._prefetch.close()
+            self._prefetch = Prefetcher(
+                self.task.train,
+                updates=c.stream_updates,
+                members=len(self.member_seeds),
+                batch_size=c.batch_size,
+                frame_stack=c.frame_stack,
+                seed=c.seed,
+                start_step=self.step,
+            )
+        states, parts, done = self.states, [], 0
+        while done < n:
+            chunk = self._prefetch.get()
+            m = min(c.stream_updates, n - done)
+            if m < c.stream_updates:  # the run's last, shorter call
+                chunk = jax.tree_util.tree_map(lambda x, m=m: x[:m], chunk)
+            states, infos = self.stream_chunk(states, chunk)
+            parts.append(infos)
+            done += m
+        if done % c.stream_updates:
+            self._prefetch.next_step = -1  # misaligned: a later call starts a new prefetcher
+        return states, jax.tree_util.tree_map(lambda *x: jnp.concatenate(x), *parts)
 
     def _nonfinite_state(self, states, n: int) -> str | None:
         """A message naming the seed and the first state leaf that became NaN/inf in the last ``n`` updates.

@@ -127,7 +127,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
 
     from fidec import checkpoint
-    from fidec.evaluate import EnvPool, evaluate, evaluate_seeds, make_render_env, save_gif
+    from fidec.evaluate import EnvPool, evaluate, evaluate_seeds, make_render_env, render_kwargs, save_gif
     from fidec.train import Trainer, seed_slice
 
     trainer = Trainer.resume(args.run_dir, progress=False, read_only=True)
@@ -140,7 +140,7 @@ def cmd_evaluate(args) -> int:
         # calls render) and live in this process
         cfg = trainer.config
         if args.video:
-            pool = EnvPool(lambda: trainer.task.make_env(render_mode="rgb_array", width=256, height=256), envs=[env])
+            pool = EnvPool(lambda: trainer.task.make_env(**render_kwargs(trainer.task)), envs=[env])
         else:
             light = dataclasses.replace(trainer.task, train={}, val={})
             pool = EnvPool(light.make_env, workers=cfg.eval_workers, envs=[] if cfg.eval_workers else [env])

@@ -12,3 +12,15 @@ fi
 SPEC="."
 [ -n "$EXTRAS" ] && SPEC=".[${EXTRAS}]"
 .venv/bin/python -m pip install -q -e "$SPEC"
+
+# Pixel tasks (visual-*) render with MuJoCo's offscreen EGL backend (fidec/rendering.py); on a machine without a
+# GPU driver Mesa's software renderer provides it. Install it where it is missing and we may (root with apt-get);
+# otherwise say what to install. FIDEC_SKIP_GL=1 skips this step.
+if [ "${FIDEC_SKIP_GL:-0}" != "1" ] && ! ldconfig -p 2>/dev/null | grep -q 'libEGL\.so\.1'; then
+  GL_PKGS="libegl1 libegl-mesa0 libgl1-mesa-dri libgles2"
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $GL_PKGS >/dev/null
+  else
+    echo "note: pixel tasks (visual-*) need libEGL for MuJoCo's offscreen renderer: apt-get install $GL_PKGS" >&2
+  fi
+fi

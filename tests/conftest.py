@@ -12,6 +12,12 @@ jax.config.update("jax_compilation_cache_dir", os.environ["FIDEC_JAX_CACHE"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
+# Pixel tests render with MuJoCo's offscreen renderer, whose backend is chosen when MuJoCo is first imported:
+# choose it (egl, where libEGL is installed and MUJOCO_GL is unset) before any test imports MuJoCo.
+from fidec.rendering import default_offscreen_gl  # noqa: E402
+
+default_offscreen_gl()
+
 TINY_DATASET = "cube-single-play-v0"
 TINY_ENV = "cube-single-play-singletask-task1-v0"
 

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 
 from fidec.agents.common import AgentState, Batch, apply_gradients, grad_norms, make_optimizer, polyak
 from fidec.config import Config
+from fidec.encoders import make_encoder
 from fidec.flows import VelocityField, euler_sample, flow_matching_loss, flow_matching_noise
 from fidec.networks import CriticEnsemble
 
@@ -25,10 +26,18 @@ from fidec.networks import CriticEnsemble
 class Agent:
     name = "agent"
 
-    def __init__(self, config: Config, obs_dim: int, action_dim: int):
+    def __init__(self, config: Config, obs_dim: int | tuple[int, ...], action_dim: int):
+        """``obs_dim`` is an int for flat states, or the image shape (H, W, C) of pixel observations, which need
+        ``config.encoder`` (:mod:`fidec.encoders`): then each network (flow, critic, policy) has its own encoder,
+        its parameters ``{"encoder": ..., "net": ...}`` (FQL's ``agents/fql.py``, the release's
+        ``agents/fidec.py``). Without an encoder the parameters are the state path's, unchanged."""
         self.config = config
-        self.obs_dim = obs_dim
+        self.obs_shape = tuple(int(x) for x in obs_dim) if isinstance(obs_dim, (tuple, list)) else (int(obs_dim),)
+        self.obs_dim = self.obs_shape[0] if len(self.obs_shape) == 1 else self.obs_shape
         self.action_dim = action_dim
+        self.encoder = make_encoder(getattr(config, "encoder", "none"))
+        if self.encoder is None and len(self.obs_shape) != 1:
+            raise ValueError(f"image observations {self.obs_shape} need an encoder (config.encoder)")
         self.flow_net = VelocityField(config.hidden_dims, action_dim, weight_init=config.weight_init)
         self.critic_net = CriticEnsemble(config.hidden_dims, weight_init=config.weight_init)
 
@@ -113,37 +122,66 @@ class Agent:
         return state.replace(params=params, target_params=target, opt_state=opt_state, rng=rng, step=state.step + 1)
 
     def _dummy(self):
-        return jnp.zeros((1, self.obs_dim)), jnp.zeros((1, self.action_dim)), jnp.zeros((1, 1))
+        """A one-row (observation or encoder features, action, time) for initialising the MLPs."""
+        width = self.obs_shape[0] if self.encoder is None else self.encoder.feature_dim
+        return jnp.zeros((1, width)), jnp.zeros((1, self.action_dim)), jnp.zeros((1, 1))
+
+    def init_net(self, key, net, *args) -> dict:
+        """Parameters of one network: its MLP's, or ``{"encoder", "net"}`` with an encoder of its own."""
+        if self.encoder is None:
+            return net.init(key, *args)["params"]
+        k_enc, k_net = jax.random.split(key)
+        image = jnp.zeros((1, *self.obs_shape), jnp.uint8)
+        return {"encoder": self.encoder.init(k_enc, image)["params"], "net": net.init(k_net, *args)["params"]}
+
+    def features(self, net_params, obs):
+        """What a network's MLP reads: the observation itself, or its own encoder's features of the image."""
+        if self.encoder is None:
+            return obs
+        return self.encoder.apply({"params": net_params["encoder"]}, obs)
+
+    def mlp_params(self, net_params):
+        return net_params if self.encoder is None else net_params["net"]
 
     def _init_flow_and_critic(self, key) -> dict:
         k_flow, k_critic = jax.random.split(key)
         obs, act, t = self._dummy()
         return {
-            "flow": self.flow_net.init(k_flow, obs, act, t)["params"],
-            "critic": self.critic_net.init(k_critic, obs, act)["params"],
+            "flow": self.init_net(k_flow, self.flow_net, obs, act, t),
+            "critic": self.init_net(k_critic, self.critic_net, obs, act),
         }
 
     def velocity(self, flow_params):
-        """v(obs, x, t) closed over ``flow_params``."""
-        return lambda obs, x, t: self.flow_net.apply({"params": flow_params}, obs, x, t)
+        """v(features, x, t) closed over ``flow_params``; features are :meth:`flow_features` of the observations."""
+        mlp = self.mlp_params(flow_params)
+        return lambda obs, x, t: self.flow_net.apply({"params": mlp}, obs, x, t)
 
-    def critic(self, critic_params, obs, actions):
-        return self.critic_net.apply({"params": critic_params}, obs, actions)
+    def flow_features(self, flow_params, obs):
+        """The flow's encoder applied once per observation, its features reused by every Euler step (FQL's
+        ``compute_flow_actions``, ``is_encoded=True``); the observation itself on the state path."""
+        return self.features(flow_params, obs)
 
-    def base_actions(self, flow_params, obs, noise):
+    def critic(self, critic_params, obs, actions, encoded: bool = False):
+        """Q of the ensemble, (2, batch); ``encoded``: ``obs`` already holds this critic's encoder features."""
+        feats = obs if encoded else self.features(critic_params, obs)
+        return self.critic_net.apply({"params": self.mlp_params(critic_params)}, feats, actions)
+
+    def base_actions(self, flow_params, obs, noise, encoded: bool = False):
         """a_beta(s, z): K Euler steps of the behaviour flow from ``noise``, clipped to [-1, 1]."""
-        return euler_sample(self.velocity(flow_params), obs, noise, self.config.flow_steps)
+        feats = obs if encoded else self.flow_features(flow_params, obs)
+        return euler_sample(self.velocity(flow_params), feats, noise, self.config.flow_steps)
 
     def flow_noise(self, key, batch: Batch) -> dict:
         return flow_matching_noise(key, batch["actions"])
 
     def flow_loss(self, flow_params, batch: Batch, key=None, noise: dict | None = None) -> jax.Array:
-        return flow_matching_loss(self.velocity(flow_params), batch["observations"], batch["actions"], key, noise=noise)
+        feats = self.flow_features(flow_params, batch["observations"])
+        return flow_matching_loss(self.velocity(flow_params), feats, batch["actions"], key, noise=noise)
 
     def act(self, params: dict, obs, key) -> jax.Array:
-        """Actions for one observation (obs_dim,) or a batch (B, obs_dim)."""
-        obs = jnp.asarray(obs, jnp.float32)
-        single = obs.ndim == 1
+        """Actions for one observation (obs_dim,) or (H, W, C), or a batch of them. Images stay uint8."""
+        obs = jnp.asarray(obs, jnp.uint8 if self.encoder is not None else jnp.float32)
+        single = obs.ndim == len(self.obs_shape)
         a = self.sample_actions(params, obs[None] if single else obs, key)
         return a[0] if single else a
 

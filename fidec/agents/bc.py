@@ -19,7 +19,7 @@ class BCAgent(Agent):
 
     def init_params(self, key):
         obs, act, t = self._dummy()
-        return {"flow": self.flow_net.init(key, obs, act, t)["params"]}
+        return {"flow": self.init_net(key, self.flow_net, obs, act, t)}
 
     def draw_noise(self, key, batch):
         return {"fm": self.flow_noise(key, batch)}

@@ -30,11 +30,12 @@ class FQLAgent(Agent):
         k_fc, k_one = jax.random.split(key)
         params = self._init_flow_and_critic(k_fc)
         obs, act, _ = self._dummy()
-        params["onestep"] = self.onestep_net.init(k_one, obs, act)["params"]
+        params["onestep"] = self.init_net(k_one, self.onestep_net, obs, act)
         return params
 
     def onestep(self, params, obs, noise):
-        return self.onestep_net.apply({"params": params}, obs, noise)
+        """mu_omega(s, z); with pixels it reads its own encoder's features (FQL's ``actor_onestep_flow`` encoder)."""
+        return self.onestep_net.apply({"params": self.mlp_params(params)}, self.features(params, obs), noise)
 
     def draw_noise(self, key, batch):
         k_next, k_z, k_fm = jax.random.split(key, 3)

@@ -44,12 +44,15 @@ class RefinementAgent(Agent):
         k_fc, k_ref = jax.random.split(key)
         params = self._init_flow_and_critic(k_fc)
         obs, act, _ = self._dummy()
-        params["refine"] = self.refine_net.init(k_ref, obs, act)["params"]
+        params["refine"] = self.init_net(k_ref, self.refine_net, obs, act)
         params["log_alpha"] = jnp.asarray(jnp.log(self.config.alpha_init), jnp.float32)
         return params
 
     def refine(self, refine_params, obs, base):
-        return self.refine_net.apply({"params": refine_params}, obs, base)
+        """delta_phi(s, a_base); with pixels the refinement net reads its own encoder's features (the release's
+        ``refine_onestep_flow`` encoder)."""
+        feats = self.features(refine_params, obs)
+        return self.refine_net.apply({"params": self.mlp_params(refine_params)}, feats, base)
 
     def policy(self, params, obs, base):
         return jnp.clip(base + self.refine(params["refine"], obs, base), -1.0, 1.0)
@@ -67,11 +70,12 @@ class RefinementAgent(Agent):
             reuse_base=c.fisher_reuse_base,
         )
 
-    def fisher(self, flow_params, obs, base, key=None, noise=None):
+    def fisher(self, flow_params, obs, base, key=None, noise=None, encoded: bool = False):
+        """F_hat at each row of ``obs``; ``encoded``: ``obs`` already holds the flow's encoder features."""
         c = self.config
         return estimate_fisher(
             self.velocity(flow_params),
-            obs,
+            obs if encoded else self.flow_features(flow_params, obs),
             base,
             key,
             num_samples=c.fisher_samples,
@@ -123,11 +127,12 @@ class RefinementAgent(Agent):
         next_base = self.base_actions(p["flow"], next_obs, noise["next"])
         next_q = self.critic(state.target_params, next_obs, self.policy(p, next_obs, next_base))
         target = td_target(batch["rewards"], batch["masks"], next_q, c.discount, c.q_agg)
-        base = self.base_actions(p["flow"], obs, noise["base"])
+        flow_feats = self.flow_features(p["flow"], obs)  # encoded once for the base actions and the Fisher metric
+        base = self.base_actions(p["flow"], flow_feats, noise["base"], encoded=True)
         info = {}
         fisher_hat = None
         if self.metric.needs_fisher:
-            fisher_hat, fstats = self.fisher(p["flow"], obs, base, noise=noise["fisher"])
+            fisher_hat, fstats = self.fisher(p["flow"], flow_feats, base, noise=noise["fisher"], encoded=True)
             info.update(fstats)
         alpha = jnp.exp(p["log_alpha"])
 
@@ -164,11 +169,14 @@ class RefinementAgent(Agent):
         if c.act_samples == 1:
             base = self.base_actions(params["flow"], obs, jax.random.normal(key, (batch, self.action_dim)))
             return self.policy(params, obs, base)
-        # best-of-N: N base actions, keep the one the critic rates highest, refine it
-        obs_n = jnp.broadcast_to(obs[:, None], (batch, c.act_samples, obs.shape[-1]))
+        # best-of-N: N base actions, keep the one the critic rates highest, refine it (each network's features
+        # computed once per observation and broadcast over the N candidates)
         noise = jax.random.normal(key, (batch, c.act_samples, self.action_dim))
-        bases = self.base_actions(params["flow"], obs_n, noise)
-        q = jnp.mean(self.critic(params["critic"], obs_n, bases), axis=0)
+        bases = self.base_actions(
+            params["flow"], _repeat(self.flow_features(params["flow"], obs), c.act_samples), noise, encoded=True
+        )
+        q_feats = _repeat(self.features(params["critic"], obs), c.act_samples)
+        q = jnp.mean(self.critic(params["critic"], q_feats, bases, encoded=True), axis=0)
         best = jnp.take_along_axis(bases, jnp.argmax(q, axis=1)[:, None, None], axis=1)[:, 0]
         return self.policy(params, obs, best)
 
@@ -182,18 +190,24 @@ class RefinementAgent(Agent):
             a = self.policy(params, obs, a)
             candidates.append(a)
         cands = jnp.stack(candidates, axis=1)  # (batch, steps + 1, d)
-        obs_n = jnp.broadcast_to(obs[:, None], (obs.shape[0], steps + 1, obs.shape[-1]))
-        q = jnp.mean(self.critic(params["critic"], obs_n, cands), axis=0)
+        q_feats = _repeat(self.features(params["critic"], obs), steps + 1)
+        q = jnp.mean(self.critic(params["critic"], q_feats, cands, encoded=True), axis=0)
         return jnp.take_along_axis(cands, jnp.argmax(q, axis=1)[:, None, None], axis=1)[:, 0]
 
     def diagnostics(self, state, batch, key):
         k_act, k_base, k_fisher = jax.random.split(key, 3)
         out = super().diagnostics(state, batch, k_act)
         p, obs = state.params, batch["observations"]
-        base = self.base_actions(p["flow"], obs, jax.random.normal(k_base, batch["actions"].shape))
-        fisher_hat, _ = self.fisher(p["flow"], obs, base, k_fisher)
+        flow_feats = self.flow_features(p["flow"], obs)
+        base = self.base_actions(p["flow"], flow_feats, jax.random.normal(k_base, batch["actions"].shape), encoded=True)
+        fisher_hat, _ = self.fisher(p["flow"], flow_feats, base, k_fisher, encoded=True)
         delta = self.refine(p["refine"], obs, base)
         out.update(anisotropy(fisher_hat))
         out["divergence_fisher"] = jnp.mean(METRICS["fisher"].penalty(delta, fisher_hat))
         out["divergence_isotropic"] = jnp.mean(METRICS["isotropic"].penalty(delta))
         return out
+
+
+def _repeat(x, n: int):
+    """(batch, width) -> (batch, n, width): one row's features for each of n candidates."""
+    return jnp.broadcast_to(x[:, None], (x.shape[0], n, x.shape[-1]))

@@ -44,7 +44,24 @@ def ant_dataset_minutes(episodes: int, length: int) -> int:
     return max(1, round(steps / ANT_COLLECT_STEPS_PER_S / 60))
 
 
-VISUAL_REASON = "pixel observations need an OpenGL renderer; fidec generates state-based datasets only"
+VISUAL_REASON = (
+    "fidec renders pixel datasets of the manipulation families only (rendering the visual mazes is not implemented)"
+)
+#: Rendered 64x64 frames per second with one worker (MuJoCo's offscreen renderer, MUJOCO_GL=egl; Mesa's software
+#: llvmpipe on this project's 2-core CPU, busy with other jobs; benchmarks/pixels/generate.txt).
+VISUAL_FRAMES_PER_S_CPU = 3.3
+
+
+def visual_note(episodes: int, length: int) -> str:
+    """'fidec data list''s cost of rendering a visual dataset on this CPU, against downloading it."""
+    frames = (episodes + val_episodes_for(episodes)) * length
+    hours = frames / VISUAL_FRAMES_PER_S_CPU / 3600
+    return (
+        f"renders {frames:,} frames: ~{hours:,.0f} h at the {VISUAL_FRAMES_PER_S_CPU:g} frames/s measured per CPU "
+        "worker here (MUJOCO_GL=egl, software GL); 'fidec data download' or a GPU machine for full size"
+    )
+
+
 POWDERWORLD_REASON = "the powderworld generator is not implemented in fidec"
 
 
@@ -63,6 +80,17 @@ class DatasetSpec:
     obtain: str = GENERATE
     reason: str = ""
     note: str = ""  # shown after 'generate' in 'fidec data list' (what else it needs, what it costs)
+    twin_family: str = ""  # visual-*: the family of the state-based twin (same oracles, same tasks)
+
+    @property
+    def pixels(self) -> bool:
+        """Pixel observations (uint8 64x64x3 frames of the ``front_pixels`` camera)."""
+        return self.name.startswith("visual-")
+
+    @property
+    def oracle_family(self) -> str:
+        """The family whose oracles and tasks the dataset uses: a visual dataset's state-based twin's."""
+        return self.twin_family or self.family
 
     @property
     def val_episodes(self) -> int:
@@ -74,7 +102,7 @@ class DatasetSpec:
 
     @property
     def has_buttons(self) -> bool:
-        return self.family in ("scene", "puzzle")
+        return self.oracle_family in ("scene", "puzzle")
 
     def how(self) -> str:
         if self.generatable:
@@ -133,8 +161,8 @@ def _build() -> dict[str, DatasetSpec]:
                     episodes=n,
                     episode_length=1001,
                     recipe=_manip_recipe(dtype, family),
-                    obtain=DOWNLOAD_ONLY,
-                    reason=VISUAL_REASON,
+                    note=visual_note(n, 1001),
+                    twin_family=family,
                 )
             )
 
@@ -195,6 +223,7 @@ def _build() -> dict[str, DatasetSpec]:
                     DatasetSpec(
                         name=f"{visual}{agent}-{maze}-{dtype}-v0",
                         family="visual" if visual else agent,
+                        twin_family=agent if visual else "",
                         env_id=f"{visual}{agent}-{maze}-v0",
                         dataset_type=dtype,
                         episodes=n,

@@ -78,6 +78,14 @@ def register(sub) -> None:
     g.add_argument("--force", action="store_true", help="replace existing files")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     g.add_argument("--chunk-episodes", type=_pos_int, default=None, help=argparse.SUPPRESS)
+    g.add_argument("--episode-length", type=_pos_int, default=None, help=argparse.SUPPRESS)  # quick checks, tests
+    g.add_argument(
+        "--image-size",
+        type=_pos_int,
+        default=None,
+        metavar="PX",
+        help="visual-* datasets: render PX x PX frames (default OGBench's 64; smaller for quick checks)",
+    )
     g.add_argument(
         "--expert",
         default=None,
@@ -155,6 +163,8 @@ def cmd_generate(args) -> int:
         force=args.force,
         chunk_episodes=args.chunk_episodes,
         expert=args.expert,
+        image_size=args.image_size,
+        episode_length=args.episode_length,
     )
     print(report.summary())
     return 0

@@ -35,7 +35,7 @@ import numpy as np
 
 from fidec.data.catalog import DatasetSpec, get_spec, val_episodes_for
 from fidec.data.npzio import NpzWriter, atomic_write_json, fsync_dir, read_json, sha256_file
-from fidec.data.recipes import KEY_DTYPES, SPLITS
+from fidec.data.recipes import SPLITS, key_dtypes
 from fidec.errors import DatasetError, FidecError
 from fidec.paths import dataset_dir as resolve_dataset_dir
 from fidec.paths import dataset_files
@@ -44,6 +44,8 @@ from fidec.procs import die_with_parent
 PROVENANCE_FORMAT = "fidec-dataset/1"
 STAGING = ".fidec-staging"
 BACKENDS = ("local", "ray")
+#: OGBench's visual environments render 64x64 frames (ogbench/manipspace/__init__.py, ``visual_dict``).
+NATIVE_IMAGE_SIZE = 64
 
 
 def sidecar_path(npz_path: str | os.PathLike) -> Path:
@@ -77,7 +79,10 @@ def missing_remedy(name: str, directory: str | os.PathLike) -> str:
 
 
 def default_chunk_episodes(spec: DatasetSpec) -> int:
-    """Episodes per chunk: about 20,000 steps (20 episodes of 1001 steps)."""
+    """Episodes per chunk: about 20,000 steps (20 episodes of 1001 steps); pixel datasets 2 episodes (a chunk of
+    rendered frames is 24 MiB per episode, and finished chunks survive an interruption)."""
+    if spec.pixels:
+        return 2
     return max(1, round(20000 / spec.episode_length))
 
 
@@ -104,6 +109,8 @@ class Chunk:
     end: int
     seed: int
     expert: str | None = None  # the expert policy's file, for datasets collected by one
+    image_size: int | None = None  # pixel datasets: frames of image_size x image_size (None: OGBench's 64)
+    episode_length: int | None = None  # None: the recipe's (shorter only for quick checks and tests)
 
     @property
     def episodes(self) -> int:
@@ -115,10 +122,17 @@ class Chunk:
 
 
 def plan_chunks(
-    name: str, split: str, episodes: int, chunk_episodes: int, seed: int, expert: str | None = None
+    name: str,
+    split: str,
+    episodes: int,
+    chunk_episodes: int,
+    seed: int,
+    expert: str | None = None,
+    image_size: int | None = None,
+    episode_length: int | None = None,
 ) -> list[Chunk]:
     return [
-        Chunk(name, split, s, min(s + chunk_episodes, episodes), seed, expert)
+        Chunk(name, split, s, min(s + chunk_episodes, episodes), seed, expert, image_size, episode_length)
         for s in range(0, episodes, chunk_episodes)
     ]
 
@@ -171,7 +185,9 @@ def collect_chunk(chunk: Chunk, progress_queue=None) -> dict[str, np.ndarray]:
     """Collect a chunk's episodes with a fresh environment: arrays in file order, plus ``episode_lengths``."""
     from fidec.data.recipes import Collector, episode_seed
 
-    collector = Collector(get_spec(chunk.dataset), expert=chunk.expert)
+    collector = Collector(
+        get_spec(chunk.dataset), expert=chunk.expert, image_size=chunk.image_size, episode_length=chunk.episode_length
+    )
     parts: dict[str, list] = {}
     lengths = []
     for i in range(chunk.start, chunk.end):
@@ -234,6 +250,8 @@ class GenerationReport:
     resumed_chunks: int = 0
     skipped: tuple = ()  # splits already present and matching
 
+    pixels: bool = False
+
     @property
     def steps_per_second(self) -> float:
         return self.collected_steps / self.collect_seconds if self.collect_seconds > 0 else 0.0
@@ -251,6 +269,11 @@ class GenerationReport:
             f"{self.steps_per_second / max(self.workers, 1):,.0f} per worker; wall {self.wall_seconds:.1f} s"
             + (f"; resumed {self.resumed_chunks} finished chunk(s)" if self.resumed_chunks else ""),
         ]
+        if self.pixels:  # one rendered frame per transition
+            lines.append(
+                f"rendered {self.collected_steps} frames: {self.steps_per_second:,.1f} frames/s in total, "
+                f"{self.steps_per_second / max(self.workers, 1):,.1f} per worker"
+            )
         return "\n".join(lines)
 
 
@@ -267,6 +290,8 @@ def generate_dataset(
     force: bool = False,
     chunk_episodes: int | None = None,
     expert=None,
+    image_size: int | None = None,
+    episode_length: int | None = None,
 ) -> tuple[Path, Path]:
     """Generate ``name`` (train and ``-val``) in OGBench's format; returns (train_path, val_path).
 
@@ -284,16 +309,26 @@ def generate_dataset(
         force=force,
         chunk_episodes=chunk_episodes,
         expert=expert,
+        image_size=image_size,
+        episode_length=episode_length,
     )
     return r.train_path, r.val_path
 
 
-def _request(spec: DatasetSpec, seed: int, episodes: dict, chunk_episodes: int, expert: dict | None = None) -> dict:
+def _request(
+    spec: DatasetSpec,
+    seed: int,
+    episodes: dict,
+    chunk_episodes: int,
+    expert: dict | None = None,
+    image_size: int | None = None,
+    episode_length: int | None = None,
+) -> dict:
     request = {
         "dataset": spec.name,
         "env_id": spec.env_id,
         "dataset_type": spec.dataset_type,
-        "episode_length": spec.episode_length,
+        "episode_length": int(episode_length or spec.episode_length),
         "recipe": dict(spec.recipe),
         "seed": int(seed),
         "episodes": dict(episodes),
@@ -302,6 +337,8 @@ def _request(spec: DatasetSpec, seed: int, episodes: dict, chunk_episodes: int, 
     }
     if expert is not None:
         request["expert"] = expert
+    if spec.pixels:  # what the frames are: OGBench's visual environments render the front_pixels camera
+        request["pixels"] = {"camera": "front_pixels", "image_size": int(image_size or NATIVE_IMAGE_SIZE)}
     return request
 
 
@@ -345,6 +382,8 @@ def generate(
     force: bool = False,
     chunk_episodes: int | None = None,
     expert=None,
+    image_size: int | None = None,
+    episode_length: int | None = None,
 ) -> GenerationReport:
     """:func:`generate_dataset`, returning a :class:`GenerationReport` (paths, counts, timing)."""
     t_start = time.perf_counter()
@@ -377,12 +416,23 @@ def generate(
     expert_path = resolve_expert(spec, expert, directory)
     train_path, val_path = dataset_files(spec.name, directory)
     paths = {"train": train_path, "val": val_path}
-    request = _request(spec, seed, n_episodes, chunk_episodes, expert_record(expert_path))
+    if image_size is not None and (not spec.pixels or int(image_size) < 8):
+        raise DatasetError(
+            f"--image-size is for pixel (visual-*) datasets and at least 8, got {image_size} for {spec.name}"
+        )
+    if spec.pixels:
+        from fidec.rendering import require_offscreen_gl
+
+        require_offscreen_gl(spec.name)
+    if episode_length is not None and int(episode_length) < 2:
+        raise DatasetError(f"--episode-length must be at least 2, got {episode_length}")
+    request = _request(spec, seed, n_episodes, chunk_episodes, expert_record(expert_path), image_size, episode_length)
     staging_root = directory / STAGING
     staging_root.mkdir(exist_ok=True)
     stage = staging_root / spec.name
 
     report = GenerationReport(spec.name, train_path, val_path, int(seed), 0, backend, dict(n_episodes))
+    report.pixels = spec.pixels
 
     lock = staging_root / f"{spec.name}.lock"
     with _lock(lock, spec.name, directory):
@@ -440,7 +490,10 @@ def _generate_locked(
 
     chunk_episodes, seed = request["chunk_episodes"], request["seed"]
     expert = None if expert_path is None else str(expert_path)
-    chunks = {s: plan_chunks(spec.name, s, n_episodes[s], chunk_episodes, seed, expert) for s in todo}
+    size = (request.get("pixels") or {}).get("image_size")
+    size = None if size in (None, NATIVE_IMAGE_SIZE) else size
+    length = None if request["episode_length"] == spec.episode_length else request["episode_length"]
+    chunks = {s: plan_chunks(spec.name, s, n_episodes[s], chunk_episodes, seed, expert, size, length) for s in todo}
     pending = []
     for split in todo:
         for c in chunks[split]:
@@ -576,8 +629,9 @@ def _run_ray(spec, pending: list[Chunk], stage: Path, n_workers: int, progress: 
 def _assemble(spec, split, chunks, stage: Path, final: Path, request: dict, report: GenerationReport) -> int:
     """Stream the chunks of ``split`` into ``final`` (via a temporary file in the staging folder)."""
     files = [stage / c.filename for c in chunks]
+    dtypes = key_dtypes(spec)
     with np.load(files[0]) as z:
-        keys = [k for k in KEY_DTYPES if k in z.files]
+        keys = [k for k in dtypes if k in z.files]
         trailing = {k: z[k].shape[1:] for k in keys}
     lengths = []
     for p in files:
@@ -594,7 +648,7 @@ def _assemble(spec, split, chunks, stage: Path, final: Path, request: dict, repo
     tmp = stage / f"{final.name}.tmp"
     with NpzWriter(tmp) as w:
         for k in keys:
-            w.write_parts(k, KEY_DTYPES[k], (rows, *trailing[k]), parts(k))
+            w.write_parts(k, dtypes[k], (rows, *trailing[k]), parts(k))
     size = tmp.stat().st_size
     sidecar = {
         **request,
@@ -603,7 +657,7 @@ def _assemble(spec, split, chunks, stage: Path, final: Path, request: dict, repo
         "size": size,
         "rows": rows,
         "episode_lengths_unique": sorted({int(x) for x in lengths}),
-        "keys": {k: {"dtype": np.dtype(KEY_DTYPES[k]).str, "shape": [rows, *trailing[k]]} for k in keys},
+        "keys": {k: {"dtype": np.dtype(dtypes[k]).str, "shape": [rows, *trailing[k]]} for k in keys},
         "workers": report.workers,
         "backend": report.backend,
         "versions": package_versions(),

@@ -43,6 +43,11 @@ KEY_DTYPES = {
 SPLITS = ("train", "val")
 
 
+def key_dtypes(spec: DatasetSpec) -> dict:
+    """:data:`KEY_DTYPES` for ``spec``: pixel datasets store uint8 observations (generate_manipspace.py L192)."""
+    return {**KEY_DTYPES, "observations": np.uint8} if spec.pixels else dict(KEY_DTYPES)
+
+
 def quiet_imports() -> None:
     """Silence the harmless GLFW 'no DISPLAY' warning MuJoCo's viewer import emits on headless machines (and
     gymnasium's precision warnings): :func:`fidec.cli.quiet_warnings`, also in worker processes."""
@@ -72,7 +77,13 @@ def p_stack_for(env_id: str) -> float:
 class Collector:
     """Collects episodes of one dataset; keeps one environment and its oracles for many episodes."""
 
-    def __init__(self, spec: DatasetSpec, expert: str | None = None):
+    def __init__(
+        self,
+        spec: DatasetSpec,
+        expert: str | None = None,
+        image_size: int | None = None,
+        episode_length: int | None = None,
+    ):
         if not spec.generatable:
             raise ValueError(f"{spec.name} cannot be generated: {spec.reason}")
         quiet_imports()
@@ -82,8 +93,10 @@ class Collector:
         self.spec = spec
         self.unhealthy_retries = 0
         self.expert = None
-        if spec.family in ("pointmaze", "antmaze"):
-            self.env = gymnasium.make(spec.env_id, terminate_at_goal=False, max_episode_steps=spec.episode_length)
+        if spec.oracle_family in ("pointmaze", "antmaze"):
+            self.env = gymnasium.make(
+                spec.env_id, terminate_at_goal=False, max_episode_steps=episode_length or spec.episode_length
+            )
             self._init_maze()
             if spec.recipe.get("oracle") == "expert":
                 from fidec.data.expert_sac import Expert
@@ -92,11 +105,13 @@ class Collector:
                     raise ValueError(f"{spec.name} is collected by an expert policy: pass its file")
                 self.expert = Expert.load(expert)
         else:
+            size = {"width": image_size, "height": image_size} if spec.pixels and image_size else {}
             self.env = gymnasium.make(
                 spec.env_id,
                 terminate_at_goal=False,
                 mode="data_collection",
-                max_episode_steps=spec.episode_length,
+                max_episode_steps=episode_length or spec.episode_length,
+                **size,
             )
             self._init_manip()
 
@@ -118,8 +133,9 @@ class Collector:
     def episode(self, ss: np.random.SeedSequence) -> dict[str, np.ndarray]:
         """One episode (``spec.episode_length`` steps) as arrays in the file's dtypes."""
         self._seed(ss)
-        rows = self._maze_episode() if self.spec.family in ("pointmaze", "antmaze") else self._manip_episode()
-        return {k: np.asarray(rows[k], dtype=KEY_DTYPES[k]) for k in KEY_DTYPES if k in rows}
+        rows = self._maze_episode() if self.spec.oracle_family in ("pointmaze", "antmaze") else self._manip_episode()
+        dtypes = key_dtypes(self.spec)
+        return {k: np.asarray(rows[k], dtype=dtypes[k]) for k in dtypes if k in rows}
 
     # ------------------------------------------------------------------------------------ manipulation
     def _init_manip(self) -> None:
@@ -132,7 +148,7 @@ class Collector:
         from ogbench.manipspace.oracles.plan.drawer_plan import DrawerPlanOracle
         from ogbench.manipspace.oracles.plan.window_plan import WindowPlanOracle
 
-        env, r, family = self.env, self.spec.recipe, self.spec.family
+        env, r, family = self.env, self.spec.recipe, self.spec.oracle_family
         self.markov = r["oracle"] == "markov"
         self.has_buttons = hasattr(env.unwrapped, "_cur_button_states")
         if self.markov:
@@ -197,7 +213,7 @@ class Collector:
                 if self.has_buttons:
                     rows["button_states"].append(info["prev_button_states"])
                 ob = next_ob
-            if self.spec.family == "scene" and not scene_healthy(np.asarray(rows["qpos"])):
+            if self.spec.oracle_family == "scene" and not scene_healthy(np.asarray(rows["qpos"])):
                 self.unhealthy_retries += 1
                 continue
             return rows

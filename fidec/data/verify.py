@@ -66,9 +66,17 @@ def _task_env(task_name: str):
     return ogbench.make_env_and_datasets(task_name, env_only=True)
 
 
-def _expected_dims(spec: DatasetSpec) -> dict:
-    """Per-step trailing shapes of ``spec``'s arrays, read from its environment."""
-    env = _task_env(task_env_names(spec)[0])
+def _twin_tasks(spec: DatasetSpec) -> list[str]:
+    """The singletask names whose environment describes ``spec``'s arrays and rewards: a visual dataset's
+    state-based twin's (same robot, objects and tasks; its environment needs no renderer)."""
+    names = task_env_names(spec)
+    return [n.removeprefix("visual-") for n in names] if spec.pixels else names
+
+
+def _expected_dims(spec: DatasetSpec, record: dict | None = None) -> dict:
+    """Per-step trailing shapes of ``spec``'s arrays, read from its environment (pixels: the recorded size of
+    OGBench's 64x64 RGB frames)."""
+    env = _task_env(_twin_tasks(spec)[0])
     env.reset()
     u = env.unwrapped
     data = u._data if hasattr(u, "_data") else u.data  # manipspace envs keep MjData in _data
@@ -80,6 +88,9 @@ def _expected_dims(spec: DatasetSpec) -> dict:
     }
     if hasattr(u, "_cur_button_states"):
         dims["button_states"] = (int(u._num_buttons),)
+    if spec.pixels:
+        size = int(((record or {}).get("pixels") or {}).get("image_size") or 64)
+        dims["observations"] = (size, size, 3)
     return dims
 
 
@@ -150,7 +161,7 @@ def _verify(path: Path, *, checksum: bool, task_stats: bool) -> dict:
             _fail(f"'{k}' has shape {a.shape} but 'terminals' has {rows} rows")
     if arrays["terminals"].ndim != 1:
         _fail(f"'terminals' has shape {arrays['terminals'].shape}, expected ({rows},)")
-    dims = _expected_dims(spec) if spec is not None and spec.family in TASK_FAMILIES else {}
+    dims = _expected_dims(spec, record) if spec is not None and spec.oracle_family in TASK_FAMILIES else {}
     for k, trailing in dims.items():
         if k in arrays and arrays[k].shape[1:] != trailing:
             _fail(f"'{k}' has shape {arrays[k].shape}, expected ({rows}, {', '.join(map(str, trailing))}) for {name}")
@@ -221,7 +232,7 @@ def _verify(path: Path, *, checksum: bool, task_stats: bool) -> dict:
         expected_eps = spec.episodes if split == "train" else val_episodes_for(spec.episodes)
         stats["recipe_episodes"] = expected_eps
     del arrays
-    if task_stats and spec is not None and spec.family in TASK_FAMILIES:
+    if task_stats and spec is not None and spec.oracle_family in TASK_FAMILIES:
         stats["task_successes"] = _task_successes(path, spec)
     return stats
 
@@ -232,11 +243,11 @@ def _task_successes(path: Path, spec: DatasetSpec) -> dict:
     from ogbench.relabel_utils import relabel_dataset
 
     try:
-        data = ogbench.load_dataset(str(path), add_info=True)
+        data = ogbench.load_dataset(str(path), ob_dtype=np.uint8 if spec.pixels else np.float32, add_info=True)
     except Exception as e:  # noqa: BLE001 - the loader's own failure, reported in one line
         _fail(f"OGBench's loader cannot read it: {_one_line(e)}")
     out = {}
-    for task in task_env_names(spec):
+    for name, task in zip(task_env_names(spec), _twin_tasks(spec), strict=True):
         env = _task_env(task)
         ds = {k: data[k] for k in ("qpos", "button_states") if k in data}
         parts = task.split("-")
@@ -245,7 +256,7 @@ def _task_successes(path: Path, spec: DatasetSpec) -> dict:
         relabel_dataset(env_id, env, ds)
         if "rewards" not in ds or len(ds["rewards"]) != len(data["observations"]):
             _fail(f"relabelling for {task} gave no rewards")
-        out[task] = int((ds["masks"] == 0).sum())
+        out[name] = int((ds["masks"] == 0).sum())
     return out
 
 

@@ -68,7 +68,7 @@ def load_task(env: str, directory: str | os.PathLike | None = None, verify: bool
     """
     import ogbench
 
-    _, dataset = check_env(env)
+    env_id, dataset = check_env(env)
     d = dataset_dir(directory)
     train_path, val_path = dataset_files(dataset, d)
     for p in (train_path, val_path):
@@ -81,6 +81,8 @@ def load_task(env: str, directory: str | os.PathLike | None = None, verify: bool
 
         ensure_verified(train_path)
         ensure_verified(val_path)
+    if env.startswith("visual-"):
+        return _load_pixels(env, env_id, dataset, d)
     try:
         _, train, val = ogbench.make_env_and_datasets(env, dataset_dir=str(d), compact_dataset=False)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
@@ -92,3 +94,42 @@ def load_task(env: str, directory: str | os.PathLike | None = None, verify: bool
     keep = lambda ds: {k: np.asarray(ds[k], np.float32) for k in TRANSITION_KEYS}  # noqa: E731
     factory = partial(ogbench.make_env_and_datasets, env, env_only=True)
     return Task(env, dataset, keep(train), keep(val), str(d), env_factory=factory, source="ogbench")
+
+
+def _load_pixels(env: str, env_id: str, dataset: str, d) -> Task:
+    """A visual task as :class:`~fidec.data.frames.FrameData` (uint8 frames stored once; no float copy, no
+    next-observation copy): OGBench's loader in its compact layout, rewards and masks relabelled by OGBench with
+    the state-based twin environment (same task, same reward; no renderer needed to load data)."""
+    import gymnasium
+    import ogbench
+
+    from fidec.data.frames import from_compact
+
+    twin = gymnasium.make(env_id.removeprefix("visual-"))
+    try:
+        train, val = ogbench.make_env_and_datasets(
+            env, dataset_dir=str(d), compact_dataset=True, dataset_only=True, cur_env=twin
+        )
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DatasetError(
+            f"OGBench's loader cannot read {dataset} in {d} ({' '.join(f'{type(e).__name__}: {e}'.split())[:200]}); "
+            f"check it with 'fidec data verify {dataset} --dataset-dir {d}' and regenerate it if it fails"
+        ) from None
+    finally:
+        twin.close()
+    frames = {
+        k: from_compact(v["observations"], v["valids"], v["rewards"], v["masks"], v["actions"])
+        for k, v in (("train", train), ("val", val))
+    }
+    h, w = frames["train"].frame_shape[:2]
+    factory = partial(ogbench.make_env_and_datasets, env, env_only=True, width=w, height=h)
+    return Task(
+        env,
+        dataset,
+        frames["train"],
+        frames["val"],
+        str(d),
+        env_factory=factory,
+        source="ogbench",
+        info={"pixels": {"frame_shape": list(frames["train"].frame_shape), "frames": int(len(frames["train"].frames))}},
+    )

@@ -29,12 +29,23 @@ class Task:
     info: dict = field(default_factory=dict)
 
     @property
+    def pixels(self) -> bool:
+        """Pixel observations: ``train``/``val`` are :class:`~fidec.data.frames.FrameData`, not dicts."""
+        return not isinstance(self.train, dict)
+
+    @property
     def obs_dim(self) -> int:
+        if self.pixels:
+            raise ValueError("a pixel task has no flat observation dimension; use FrameData.obs_shape(frame_stack)")
         return int(self.train["observations"].shape[-1])
 
     @property
     def action_dim(self) -> int:
-        return int(self.train["actions"].shape[-1])
+        return int((self.train.actions if self.pixels else self.train["actions"]).shape[-1])
+
+    def transitions(self, split: str = "train") -> int:
+        data = getattr(self, split)
+        return len(data) if self.pixels else int(len(data["observations"]))
 
     def make_env(self, **kwargs):
         if self.env_factory is None:  # a Task built by hand for an OGBench name (tests, older callers)
