@@ -19,7 +19,8 @@ SPEC="."
 if [ "${FIDEC_SKIP_GL:-0}" != "1" ] && ! ldconfig -p 2>/dev/null | grep -q 'libEGL\.so\.1'; then
   GL_PKGS="libegl1 libegl-mesa0 libgl1-mesa-dri libgles2"
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $GL_PKGS >/dev/null
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $GL_PKGS >/dev/null; } ||
+      echo "note: apt-get could not install $GL_PKGS; pixel tasks (visual-*) will say what is missing" >&2
   else
     echo "note: pixel tasks (visual-*) need libEGL for MuJoCo's offscreen renderer: apt-get install $GL_PKGS" >&2
   fi
