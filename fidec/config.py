@@ -229,7 +229,12 @@ class Config:
     @property
     def total_steps(self) -> int:
         """Gradient updates of the whole run: the offline steps, then online_steps x online_updates_per_step."""
-        return self.steps + self.online_steps * self.online_updates_per_step
+        return total_updates(self.steps, self.online_steps, self.online_updates_per_step)
+
+
+def total_updates(steps: int, online_steps: int = 0, online_updates_per_step: int = 1) -> int:
+    """Gradient updates of a run (Config.total_steps; reports call it on saved config dicts)."""
+    return steps + online_steps * online_updates_per_step
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fidec.config import total_updates
 from fidec.errors import FidecError
 from fidec.runs import atomic_write_text, paper_score, write_json
 
@@ -149,12 +150,8 @@ def _eval_schedule(r: Run) -> str:
 
 
 def _config_total_steps(c: dict) -> int:
-    """Gradient updates of a saved config (Config.total_steps on its dict): offline steps, then the online ones."""
-    return (c.get("steps") or 0) + (c.get("online_steps") or 0) * (c.get("online_updates_per_step") or 1)
-
-
-def _total_steps(runs: list[Run], run_dir: Path) -> int:
-    return _config_total_steps(next(r.config for r in runs if r.run_dir == run_dir))
+    """Config.total_steps of a saved config dict (fields missing from older run folders take their defaults)."""
+    return total_updates(c.get("steps") or 0, c.get("online_steps") or 0, c.get("online_updates_per_step") or 1)
 
 
 def load_runs(paths, include_incomplete: bool = False) -> tuple[list[Run], list[str]]:
@@ -878,15 +875,15 @@ def render_markdown(runs, notes, tables, aggs, poi, agg_notes, figures, reps, po
     # --- notes
     L += ["", "## Runs", ""]
     L.append(f"{len(runs)} runs from {n_folders} run folders.")
-    unfinished = {}
+    unfinished: dict[Path, tuple[set, int]] = {}
     for r in runs:
         if not r.complete:
-            unfinished.setdefault(r.run_dir, set()).update(r.steps)
+            unfinished.setdefault(r.run_dir, (set(), _config_total_steps(r.config)))[0].update(r.steps)
     if unfinished:
         L += ["", "Unfinished runs included (--include-incomplete); their scores average the evaluations they reached:"]
         L += [
-            f"- `{d}`: evaluated at step(s) {', '.join(map(str, sorted(st)))} of {_total_steps(runs, d)}"
-            for d, st in unfinished.items()
+            f"- `{d}`: evaluated at step(s) {', '.join(map(str, sorted(st)))} of {total}"
+            for d, (st, total) in unfinished.items()
         ]
     if notes:
         L.append("")
