@@ -10,13 +10,7 @@ F=.venv/bin/fidec
 O=benchmarks/cpu
 stamp() { echo "== $(date -u +%FT%TZ) $*"; uptime; }
 what=${1:-all}
-# copy_metrics SWEEP DEST: every run's metrics, configs and logs (no checkpoints) from SWEEP into DEST
-copy_metrics() {
-  local dest
-  rm -rf "$2" && mkdir -p "$2" && dest=$(cd "$2" && pwd)
-  (cd "$1" && find . -name '*.csv' -o -name '*.json' -o -name '*.jsonl' -o -name '*.log' -o -name '*.toml' \
-    | grep -v checkpoint | while read -r f; do mkdir -p "$dest/$(dirname "$f")"; cp "$f" "$dest/$f"; done)
-}
+. benchmarks/copy_metrics.sh
 if [[ $what == throughput || $what == all ]]; then
   stamp "throughput of each agent at the suite's sizes (3x128, batch 256, 3 seeds vmapped, point-maze dims)"
   $F bench-speed --agents fd,fd-per-action,deflow,fql,bc --preset cpu --hidden-dims 128,128,128 --seeds 3 \

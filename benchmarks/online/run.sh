@@ -7,6 +7,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 F=.venv/bin/fidec
 O=benchmarks/online
+. benchmarks/copy_metrics.sh
 stamp() { echo "== $(date -u +%FT%TZ) $*"; uptime; }
 what=${1:-all}
 if [[ $what == data || $what == all ]]; then
@@ -24,9 +25,6 @@ if [[ $what == sweep || $what == all ]]; then
 fi
 if [[ $what == report || $what == all ]]; then
   stamp "report"
-  rm -rf $O/runs && mkdir -p $O/runs
-  (cd sweeps/online && find . \( -name '*.csv' -o -name '*.json' -o -name '*.jsonl' -o -name '*.log' -o -name '*.toml' \
-    -o -name '*.png' \) | grep -v checkpoint | grep -v online_buffer | while read -r f; do
-      mkdir -p "../../$O/runs/$(dirname "$f")"; cp "$f" "../../$O/runs/$f"; done)
+  copy_metrics sweeps/online $O/runs '*.png'
   $F report $O/runs --out $O/report  # built from the committed copy, so a clone rebuilds it
 fi
