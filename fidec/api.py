@@ -25,7 +25,7 @@ import numpy as np
 from fidec.agents import Agent, AgentState, make_agent
 from fidec.config import Config, resolve
 from fidec.errors import FidecError
-from fidec.runs import atomic_write_bytes
+from fidec.io import atomic_write_bytes
 
 
 def make_config(**overrides) -> Config:
@@ -38,7 +38,7 @@ def make_env(task: str, **kwargs):
     evaluates in it: ``ogbench.make_env_and_datasets(task, env_only=True)``. Plain ``gymnasium.make(task)``
     does not know these names (OGBench registers ``cube-single-singletask-task2-v0``, without the dataset
     type). ``kwargs`` go to the environment, e.g. ``render_mode="rgb_array"``."""
-    from fidec.cli import quiet_warnings
+    from fidec.console import quiet_warnings
     from fidec.data.loading import check_env
 
     check_env(task)

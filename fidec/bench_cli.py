@@ -46,7 +46,7 @@ def _render(args) -> int:
     from pathlib import Path
 
     from fidec import bench
-    from fidec.runs import atomic_write_text
+    from fidec.io import atomic_write_text
 
     records = []
     for path in args.render:
@@ -64,7 +64,7 @@ def _render(args) -> int:
 
 def _bench(args) -> int:
     from fidec import bench
-    from fidec.runs import atomic_write_text, write_json
+    from fidec.io import atomic_write_text, write_json
 
     if args.render:
         return _render(args)

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from fidec.errors import FidecError, NonFiniteLossError
-from fidec.runs import atomic_write_bytes
+from fidec.io import atomic_write_bytes
 
 CHECKPOINT = "checkpoint.msgpack"
 

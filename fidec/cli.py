@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from fidec.console import enable_compilation_cache, quiet_warnings
+
 # module path -> it defines ``register(subparsers)`` adding one or more subcommands with ``func`` set.
 COMMAND_MODULES = (
     "fidec.train_cli",
@@ -45,27 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in COMMAND_MODULES:
         importlib.import_module(mod).register(sub)
     return parser
-
-
-def enable_compilation_cache() -> None:
-    """Reuse XLA compilations across runs (resume, sweeps, repeated jobs); FIDEC_JAX_CACHE=off disables it."""
-    where = os.environ.get("FIDEC_JAX_CACHE", "~/.cache/fidec/jax")
-    if where.lower() in ("", "0", "off", "none"):
-        return
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(where))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-
-
-def quiet_warnings() -> None:
-    """Silence the harmless warnings every environment creation prints: gymnasium's 'precision lowered by
-    casting to float32' (OGBench's observation spaces) and GLFW's 'no DISPLAY' on headless machines."""
-    import warnings
-
-    warnings.filterwarnings("ignore", message=r".*precision lowered by casting.*")
-    warnings.filterwarnings("ignore", message=r".*DISPLAY.*")
-    warnings.filterwarnings("ignore", message=r".*GLFW.*")
 
 
 def check_mujoco_gl() -> None:

@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fidec.runs import MetricsLog, atomic_write_bytes  # noqa: E402
+from fidec.io import atomic_write_bytes  # noqa: E402
+from fidec.runs import MetricsLog
 
 
 def save_figure(fig, path: str | os.PathLike) -> Path:

@@ -14,7 +14,6 @@ same numbers for scripts.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import re
@@ -27,7 +26,8 @@ import numpy as np
 
 from fidec.config import total_updates
 from fidec.errors import FidecError
-from fidec.runs import atomic_write_text, paper_score, write_json
+from fidec.io import atomic_write_text, read_json, write_json
+from fidec.runs import paper_score
 
 #: Published per-family mean success (%) on OGBench state tasks (5 tasks each, 1M steps, official datasets).
 #: Source: /work/shared/method.md, section "Published numbers to compare with" (IQL, ReBRAC and FQL from the
@@ -108,13 +108,6 @@ def published_family(family: str) -> str | None:
     return key if key in PUBLISHED else None
 
 
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _is_group(meta) -> bool:
     """``meta`` (a parsed config.json) is a ``--target-divergences`` run's: its records are in one sub-run folder
     per ε, reported instead."""
@@ -127,14 +120,14 @@ def find_run_dirs(paths: list[str | os.PathLike]) -> list[Path]:
     for p in map(Path, paths):
         if not p.exists():
             raise FidecError(f"{p} does not exist")
-        if (p / "config.json").is_file() and not _is_group(_read_json(p / "config.json")):
+        if (p / "config.json").is_file() and not _is_group(read_json(p / "config.json")):
             found.append(p)
         else:
             found += sorted(c.parent for c in p.rglob("config.json"))
     out, seen = [], set()
     for d in found:
         key = d.resolve()
-        cfg = _read_json(d / "config.json")
+        cfg = read_json(d / "config.json")
         if key in seen or not isinstance(cfg, dict) or "config" not in cfg or _is_group(cfg):
             continue
         seen.add(key)
@@ -164,12 +157,12 @@ def load_runs(paths, include_incomplete: bool = False) -> tuple[list[Run], list[
     runs, notes = [], []
     seen: dict[tuple, Path] = {}
     for d in dirs:
-        meta = _read_json(d / "config.json")
+        meta = read_json(d / "config.json")
         cfg = meta["config"]
-        job = _read_json(d / "sweep.json") or {}
+        job = read_json(d / "sweep.json") or {}
         if not job and meta.get("group"):  # one ε of a --target-divergences run trained outside a sweep
             job = {"tag": f"target_divergence={cfg['target_divergence']:g}"}
-        summary = _read_json(d / "summary.json")
+        summary = read_json(d / "summary.json")
         # offline steps, then the online phase's updates (offline-to-online runs)
         total = _config_total_steps(cfg)
         complete = bool(summary) and summary.get("final_step") == total
@@ -623,7 +616,7 @@ def dataset_provenance(run: Run) -> str:
     official = f"official {spec.episodes} episodes" if spec else "official size unknown"
     if not name or not d:
         return f"{name or 'dataset'}: provenance not recorded"
-    side = _read_json(Path(d) / f"{name}.npz.json")
+    side = read_json(Path(d) / f"{name}.npz.json")
     if side:
         eps = side.get("episodes")
         eps = eps.get("train") if isinstance(eps, dict) else eps

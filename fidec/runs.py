@@ -19,51 +19,9 @@ import io
 import json
 import math
 import os
-import secrets
 from pathlib import Path
 
-TMP_SUFFIX = ".tmp"
-
-
-def _temp_name(path: Path) -> Path:
-    """A fresh temporary name beside ``path``: ``.{name}.{random}.tmp`` (what :func:`remove_stale_temporaries`
-    removes)."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(6)}{TMP_SUFFIX}")
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the complete new one.
-
-    The file gets the mode a plain ``open(path, 'w')`` would give (0666 less the umask), so results in a
-    shared folder stay readable by others where the umask allows it.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the OS applies the umask
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def remove_stale_temporaries(run_dir: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files of atomic writes that a killed writer left in ``run_dir`` (e.g.
-    ``.checkpoint.msgpack.3f9a1c0b2d4e.tmp``, as large as a checkpoint). Only safe while holding the
-    folder's :class:`RunLock` (no other writer can be mid-write); returns what was removed."""
-    removed = []
-    for p in Path(run_dir).glob(f".*{TMP_SUFFIX}"):
-        if p.is_file():
-            p.unlink(missing_ok=True)
-            removed.append(p)
-    return removed
-
+from fidec.io import atomic_write_text
 
 LOCK_FILE = ".fidec.lock"
 
@@ -134,21 +92,6 @@ class RunLock:
 
     def __del__(self):
         self.release()
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def write_json(path: str | os.PathLike, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
-
-
-def _jsonable(x):
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return str(x)
 
 
 def _clean(v):

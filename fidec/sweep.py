@@ -61,8 +61,9 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fidec.console import enable_compilation_cache
 from fidec.errors import ConfigError, FidecError
-from fidec.runs import atomic_write_text, write_json
+from fidec.io import atomic_write_text, read_json, write_json
 
 SUITE_SUFFIXES = (".toml", ".yaml", ".yml")
 STATUS_FILE = "sweep_status.json"
@@ -497,18 +498,11 @@ def vmap_target_divergences(jobs: list[Job], out: Path) -> list[Job]:
 
 
 # ---------------------------------------------------------------------------------------------- status
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def config_conflict(run_dir: Path, overrides: dict) -> str | None:
     """Which fields of the run folder's saved configuration differ from the job's, or None."""
     from fidec.config import resolve
 
-    saved = _read_json(run_dir / "config.json")
+    saved = read_json(run_dir / "config.json")
     if not saved or "config" not in saved:
         return None
     want = resolve(overrides).to_dict()
@@ -529,7 +523,7 @@ def job_status(job: Job) -> tuple[str, str | None]:
     from fidec.config import resolve
 
     steps = resolve(job.overrides).total_steps  # offline steps, then the online phase's updates
-    summary = _read_json(run_dir / "summary.json")
+    summary = read_json(run_dir / "summary.json")
     started = (run_dir / "config.json").exists() or checkpoint.exists(run_dir)
     if started:
         conflict = config_conflict(run_dir, job.overrides)
@@ -569,8 +563,6 @@ def run_job(job: dict) -> dict:
     run_dir = Path(job["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     _prepare_process(job.get("share_device", False), job.get("threads"))
-    from fidec.cli import enable_compilation_cache
-
     enable_compilation_cache()  # jobs of one sweep share compilations (same agent, same shapes)
     result = {"name": job["name"], "pid": os.getpid(), "started_at": t0}
     log = open(run_dir / LOG_FILE, "a")  # noqa: SIM115 - closed below
@@ -594,7 +586,7 @@ def run_job(job: dict) -> dict:
                 run_dir / sub / JOB_FILE,
                 {"name": f"{job['name']}/{sub}", "tag": tag, **{k: job[k] for k in ("agent", "env", "seeds")}},
             )
-        summary = _read_json(run_dir / "summary.json")
+        summary = read_json(run_dir / "summary.json")
         if summary and summary.get("final_step") == config.total_steps:
             action = "skipped"
         else:

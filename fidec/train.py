@@ -24,13 +24,15 @@ import numpy as np
 from fidec import checkpoint
 from fidec.agents import make_agent
 from fidec.config import Config
+from fidec.console import format_duration, progress_bar
 from fidec.data.loading import Task, load_task, sample_batch, to_device
 from fidec.errors import FidecError, NonFiniteLossError
 from fidec.evaluate import EnvPool, evaluate, evaluate_seeds, make_batch_policy_fn, make_policy_fn
+from fidec.io import remove_stale_temporaries, write_json
 from fidec.loggers import open_stream, require_loggers
 from fidec.online.collect import check_steppable
 from fidec.online.phase import OnlinePhase, new_online_state
-from fidec.runs import MetricsLog, RunLock, remove_stale_temporaries, summarize, write_json
+from fidec.runs import MetricsLog, RunLock, summarize
 
 DIAG_BATCH = 256
 #: Warn when the measured rate says the rest of a run will take longer than this (seconds).
@@ -167,19 +169,6 @@ def finite_flags(states) -> jax.Array:
     """(floating-point leaves, seeds) booleans: is every value of that leaf of that seed's state finite?"""
     leaves = [x for x in jax.tree_util.tree_leaves(states) if jnp.issubdtype(x.dtype, jnp.inexact)]
     return jnp.stack([jnp.isfinite(x).reshape(x.shape[0], -1).all(axis=1) for x in leaves])
-
-
-def format_duration(seconds: float) -> str:
-    """``3d 04h``, ``2h 05m``, ``4m 10s`` or ``12s``."""
-    s = int(round(seconds))
-    d, s = divmod(s, 86400)
-    h, s = divmod(s, 3600)
-    m, s = divmod(s, 60)
-    if d:
-        return f"{d}d {h:02d}h"
-    if h:
-        return f"{h}h {m:02d}m"
-    return f"{m}m {s:02d}s" if m else f"{s}s"
 
 
 class Trainer(OnlinePhase):
@@ -414,15 +403,11 @@ class Trainer(OnlinePhase):
 
     def _run(self) -> dict:
         c = self.config
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=c.steps,
+        bar = progress_bar(
+            c.steps,
             initial=min(self.step, c.steps),
-            disable=not self.progress or self.step >= c.steps,
+            enabled=self.progress and self.step < c.steps,
             unit="upd",
-            dynamic_ncols=True,
-            file=sys.stderr,
             desc=f"{c.agent} {c.env}",
             # one rate (updates/s over the run so far, evaluations included) and the ETA it implies
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
@@ -470,7 +455,7 @@ class Trainer(OnlinePhase):
                 evals = self._evaluate()
                 records += evals
                 latest_success = float(np.mean([r["success"] for r in evals]))
-                tqdm.write(
+                bar.write(
                     f"step {self.step}: success "
                     + ", ".join(f"{r['success']:.2f} (seed {r['seed']})" for r in evals)
                     + f" over {c.eval_episodes} episodes",
@@ -493,7 +478,7 @@ class Trainer(OnlinePhase):
             if rate_from is None:
                 rate_from = (self.step, now)
                 rate = n / dt  # compilation included: an overestimate of the time left
-                self._warn_if_slow(rate, c.steps - self.step, n, tqdm)
+                self._warn_if_slow(rate, c.steps - self.step, n, bar)
             elif now > rate_from[1]:
                 rate = (self.step - rate_from[0]) / (now - rate_from[1])
             post = f"{rate:.1f} upd/s, ETA {format_duration((c.steps - self.step) / rate)}" if rate > 0 else ""
@@ -585,12 +570,12 @@ class Trainer(OnlinePhase):
             f"{self.task.dataset_name}'"
         )
 
-    def _warn_if_slow(self, rate: float, remaining: int, measured: int, tqdm) -> None:
+    def _warn_if_slow(self, rate: float, remaining: int, measured: int, bar) -> None:
         if rate <= 0 or remaining / rate <= SLOW_RUN_WARNING_S:
             return
         device = jax.default_backend()
         where = "this CPU" if device == "cpu" else f"this {device.upper()}"
-        tqdm.write(
+        bar.write(
             f"warning: at {rate:.1f} updates/s (measured over the first {measured} updates, compilation included) "
             f"the remaining {remaining} updates will take about {format_duration(remaining / rate)} on {where}; "
             "for a shorter run pass --steps N or --preset cpu" + (", or train on a GPU" if device == "cpu" else ""),

@@ -29,7 +29,8 @@ from fidec.config import FIELDS, Config, resolve
 from fidec.data.generate import sidecar_path
 from fidec.data.verify import ensure_verified, stamp_path
 from fidec.errors import DatasetError, NonFiniteLossError, RunFolderBusy
-from fidec.runs import MetricsLog, RunLock, write_json
+from fidec.io import write_json
+from fidec.runs import MetricsLog, RunLock
 from fidec.train import Trainer
 
 from .conftest import TINY_DATASET, TINY_ENV

@@ -8,8 +8,9 @@ import pytest
 from fidec.cli import main
 from fidec.config import resolve
 from fidec.errors import FidecError
+from fidec.io import write_json
 from fidec.report import PUBLISHED, load_runs, published_family, task_family, write_report
-from fidec.runs import MetricsLog, write_json
+from fidec.runs import MetricsLog
 
 CUBE = "cube-single-play-singletask-task{}-v0"
 MAZE = "pointmaze-medium-navigate-singletask-task1-v0"

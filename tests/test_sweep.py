@@ -226,7 +226,8 @@ def test_ray_backend_runs_two_tiny_runs(tiny_dataset_dir, tmp_path, child_jax_ca
 
 def test_resuming_a_half_finished_sweep_runs_only_what_is_missing(tiny_dataset_dir, tmp_path, child_jax_cache, capsys):
     from fidec.config import resolve
-    from fidec.runs import MetricsLog, write_json
+    from fidec.io import write_json
+    from fidec.runs import MetricsLog
 
     suite = write_suite(tmp_path / "s.toml", ["bc"], [0, 1, 2, 3])
     out = tmp_path / "out"

@@ -301,7 +301,7 @@ def _size(n: int) -> str:
 def cmd_list(args) -> int:
     from fidec.data.catalog import CATALOG
     from fidec.data.generate import STAGING, sidecar_path
-    from fidec.data.npzio import read_json
+    from fidec.io import read_json
     from fidec.paths import dataset_dir, dataset_files
 
     directory = dataset_dir(args.dataset_dir)

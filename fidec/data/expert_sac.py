@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fidec.console import format_duration, progress_bar
 from fidec.errors import FidecError
 
 EXPERT_FILE = "expert.npz"
@@ -389,7 +390,7 @@ def _gelu(x):
 def write_expert(path: Path, params: dict, config: SACConfig, step: int, evals: list) -> None:
     import io
 
-    from fidec.runs import atomic_write_bytes
+    from fidec.io import atomic_write_bytes
 
     meta = {
         "format": EXPERT_FORMAT,
@@ -468,12 +469,6 @@ def maze_success(expert, env_id: str = "antmaze-large-v0", episodes_per_task: in
         env.close()
         np.random.set_state(saved)
     return {"env": env_id, "success": float(np.mean(list(per_task.values()))), "per_task": per_task}
-
-
-def _format_duration(seconds: float) -> str:
-    from fidec.train import format_duration
-
-    return format_duration(seconds)
 
 
 class ExpertTrainer:
@@ -561,7 +556,7 @@ class ExpertTrainer:
         log = self.dir / LOG_FILE
         if log.exists():
             keep = [ln for ln in log.read_text().splitlines() if ln and json.loads(ln).get("step", 0) <= self.step]
-            from fidec.runs import atomic_write_text
+            from fidec.io import atomic_write_text
 
             atomic_write_text(log, "".join(f"{ln}\n" for ln in keep))
 
@@ -585,8 +580,6 @@ class ExpertTrainer:
 
     def run(self, resume: bool = True, stop_after: int | None = None) -> dict:
         """Train to ``config.train_steps`` (or to the first checkpoint at or after ``stop_after``)."""
-        from tqdm import tqdm
-
         from fidec import checkpoint
 
         cfg, env = self.config, self.env
@@ -606,14 +599,12 @@ class ExpertTrainer:
         t0 = time.perf_counter()
         t_last = t_log = t0
         step_log = self.step
-        bar = tqdm(
-            total=cfg.train_steps,
+        bar = progress_bar(
+            cfg.train_steps,
             initial=self.step,
             desc="ant expert (SAC)",
             unit="step",
-            disable=not self.progress,
-            dynamic_ncols=True,
-            file=sys.stderr,
+            enabled=self.progress,
             mininterval=1.0 if sys.stderr.isatty() else 30.0,
         )
         try:
@@ -652,7 +643,7 @@ class ExpertTrainer:
                         rec.update({k: float(v) for k, v in self.last_info.items()})
                     self._log(rec)
                     bar.set_postfix_str(
-                        f"{rate:,.0f} steps/s, ETA {_format_duration(rec['eta_s'])}, "
+                        f"{rate:,.0f} steps/s, ETA {format_duration(rec['eta_s'])}, "
                         f"return(10 ep) {rec['recent_episode_return'] or 0:.1f}",
                         refresh=False,
                     )

@@ -33,10 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fidec.console import progress_bar
 from fidec.data.catalog import DatasetSpec, get_spec, val_episodes_for
-from fidec.data.npzio import NpzWriter, atomic_write_json, fsync_dir, read_json, sha256_file
+from fidec.data.npzio import NpzWriter
 from fidec.data.recipes import SPLITS, key_dtypes
 from fidec.errors import DatasetError, FidecError
+from fidec.io import atomic_open, fsync_dir, read_json, remove_stale_temporaries, sha256_file, write_json
 from fidec.paths import dataset_dir as resolve_dataset_dir
 from fidec.paths import dataset_files
 from fidec.procs import die_with_parent
@@ -205,16 +207,9 @@ def collect_chunk(chunk: Chunk, progress_queue=None) -> dict[str, np.ndarray]:
 
 
 def write_chunk(arrays: dict[str, np.ndarray], path: Path) -> None:
-    """Save a chunk atomically (uncompressed npz through a temporary name)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Save a chunk atomically (uncompressed npz)."""
+    with atomic_open(path) as f:
+        np.savez(f, **arrays)
 
 
 def run_chunk(chunk: Chunk, stage: str) -> tuple[str, int, int]:
@@ -483,10 +478,9 @@ def _generate_locked(
             sys.stderr.write(f"discarding unfinished generation of {spec.name} made with other settings\n")
         shutil.rmtree(stage)
     stage.mkdir(exist_ok=True)
-    for junk in stage.glob(".*.tmp-*"):
-        junk.unlink(missing_ok=True)
+    remove_stale_temporaries(stage)  # chunks a killed worker was writing; we hold the generation lock
     if manifest != request:
-        atomic_write_json(manifest_path, request)
+        write_json(manifest_path, request)
 
     chunk_episodes, seed = request["chunk_episodes"], request["seed"]
     expert = None if expert_path is None else str(expert_path)
@@ -523,16 +517,12 @@ def _generate_locked(
 
 
 def _progress_bar(spec: DatasetSpec, total: int, initial: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
+    return progress_bar(
+        total,
         initial=initial,
         desc=spec.name,
         unit="ep",
-        disable=not enabled,
-        dynamic_ncols=True,
-        file=sys.stderr,
+        enabled=enabled,
         smoothing=0.1,
         mininterval=0.5 if sys.stderr.isatty() else 10.0,
     )
@@ -663,7 +653,7 @@ def _assemble(spec, split, chunks, stage: Path, final: Path, request: dict, repo
         "versions": package_versions(),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    atomic_write_json(sidecar_path(final), sidecar)
+    write_json(sidecar_path(final), sidecar)
     os.replace(tmp, final)
     fsync_dir(final.parent)
     return rows

@@ -50,8 +50,8 @@ def key_dtypes(spec: DatasetSpec) -> dict:
 
 def quiet_imports() -> None:
     """Silence the harmless GLFW 'no DISPLAY' warning MuJoCo's viewer import emits on headless machines (and
-    gymnasium's precision warnings): :func:`fidec.cli.quiet_warnings`, also in worker processes."""
-    from fidec.cli import quiet_warnings
+    gymnasium's precision warnings): :func:`fidec.console.quiet_warnings`, also in worker processes."""
+    from fidec.console import quiet_warnings
 
     quiet_warnings()
 

@@ -21,8 +21,8 @@ import numpy as np
 
 from fidec.data.catalog import CATALOG, DatasetSpec, task_env_names, val_episodes_for
 from fidec.data.generate import missing_remedy, sidecar_path
-from fidec.data.npzio import atomic_write_json, read_json, sha256_file
 from fidec.errors import DatasetError
+from fidec.io import read_json, sha256_file, write_json
 
 VERIFIER_VERSION = 1
 REQUIRED_KEYS = ("observations", "actions", "terminals", "qpos", "qvel")
@@ -295,7 +295,7 @@ def ensure_verified(path: str | os.PathLike) -> dict:
         return stamp.get("stats", {})
     stats = verify_dataset(path, task_stats=False)
     try:
-        atomic_write_json(stamp_path(path), {"key": key, "stats": stats, "verified_utc": _now()})
+        write_json(stamp_path(path), {"key": key, "stats": stats, "verified_utc": _now()})
     except OSError:
         pass  # a read-only dataset folder: verify again next time
     return stats

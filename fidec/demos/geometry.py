@@ -861,7 +861,7 @@ def format_table(metrics: dict) -> str:
 
 def run_demo(out: str | Path, *, quick: bool = False, seed: int = 0, critic: bool = False, log=print) -> dict:
     """Run the demo on every distribution; write figures and ``metrics.json`` to ``out``; return the metrics."""
-    from fidec.runs import write_json
+    from fidec.io import write_json
 
     out = Path(out)
     settings = QUICK if quick else FULL

@@ -34,7 +34,7 @@ import numpy as np
 
 from fidec.data.loading import TRANSITION_KEYS
 from fidec.errors import FidecError
-from fidec.runs import atomic_write_bytes
+from fidec.io import atomic_write_bytes
 
 SEGMENT_DIR = "online_buffer"
 _SEGMENT = re.compile(r"seg_(\d+)_(\d+)\.npz")

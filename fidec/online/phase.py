@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fidec import checkpoint
+from fidec.console import progress_bar
 from fidec.errors import NonFiniteLossError
 from fidec.online import buffer as ob
 from fidec.online.collect import Collector, act_base_keys
@@ -100,8 +101,6 @@ class OnlinePhase:
         return ob.buffer_counts(self.config, len(self.task.train["observations"]), self.online["env_steps"])
 
     def _run_online(self) -> None:
-        from tqdm.auto import tqdm
-
         c, o, seeds = self.config, self.online, self.seeds
         n_data = len(self.task.train["observations"])
         ring = ob.ring_size(c, n_data)
@@ -118,13 +117,11 @@ class OnlinePhase:
         pending: list[dict] = []  # transitions since the last checkpoint (each seeds x k), for its segment
         pending_from = o["env_steps"]
         end = c.total_steps
-        bar = tqdm(
-            total=c.online_steps,
+        bar = progress_bar(
+            c.online_steps,
             initial=o["env_steps"],
-            disable=not self.progress,
+            enabled=self.progress,
             unit="env step",
-            dynamic_ncols=True,
-            file=sys.stderr,
             desc=f"online {c.agent} {c.env}",
         )
         chunk_infos = [self.log_window] if self.log_window else []
@@ -193,7 +190,7 @@ class OnlinePhase:
             if c.evaluates_at(self.step, end):
                 evals = self._evaluate()
                 records += evals
-                tqdm.write(
+                bar.write(
                     f"step {self.step} (online step {o['env_steps']}): success "
                     + ", ".join(f"{r['success']:.2f} (seed {r['seed']})" for r in evals),
                     file=sys.stderr,

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fidec.data.npzio import sha256_file
 from fidec.data.sources import checks
 from fidec.data.sources.conventions import ACTION_CLIP_EPS, NONE
 from fidec.data.sources.task import Task
 from fidec.errors import ConfigError, DatasetError
+from fidec.io import sha256_file
 
 PREFIX = "npz:"
 REQUIRED = ("observations", "actions", "rewards", "terminals")
