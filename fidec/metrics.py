@@ -10,7 +10,7 @@ This file is the difference between Fisher Decorator and DeFlow:
   to ``I`` it equals the isotropic penalty exactly.
 
 Both metrics have one signature, ``penalty(delta, fisher_hat) -> (batch,)``; ``estimate_fisher`` builds
-``fisher_hat`` from the flow's velocity field (method.md, component 4).
+``fisher_hat`` from the flow's velocity field (docs/method.md, "Fisher metric").
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def estimate_fisher(
 
     ``per-state`` (the released estimator): N behaviour samples a^(k) ~ pi_beta(.|s), each an ODE solve from
     fresh noise (with ``reuse_base`` the base action being refined is one of them: N - 1 solves).
-    ``per-action`` (method.md, Locality): all N noisy points are drawn around the base action itself, so no
+    ``per-action`` (docs/method.md, "Locality"): all N noisy points are drawn around the base action itself, so no
     solve is needed. For each sample: x0 ~ N(0, I), t ~ U[t_max - t_width, t_max], x_t = (1 - t) x0 + t a^(k),
     g = score(v(s, x_t, t)). The draws come from ``key`` or are given as ``noise`` (:func:`fisher_noise`).
     Returns F_hat (batch, d, d) (no gradient) and statistics.

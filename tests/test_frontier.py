@@ -1,4 +1,4 @@
-"""The budget frontier (issue 10): success against eps and against the step actually taken, matched comparison."""
+"""The budget frontier: success against eps and against the step actually taken, matched comparison."""
 
 import json
 import math

@@ -138,7 +138,7 @@ def test_per_action_exact_fisher_matches_gaussian_closed_form():
 
 def test_velocity_proxy_is_not_the_score_at_the_mean_action():
     """At a = mu the exact per-action Fisher is nearly rank one along the thin axis (1.99 / 0.014 after trace
-    normalisation); the proxy v/(1-t) adds the mean-action outer product and reads 1.50 / 0.50 (issue 15)."""
+    normalisation); the proxy v/(1-t) adds the mean-action outer product and reads 1.50 / 0.50."""
     mu = jnp.array([0.0, 0.5])
     cov = jnp.diag(jnp.array([0.05**2, 0.5**2]))
     kw = dict(num_samples=200_000, flow_steps=1, t_max=0.875, t_width=0.0, damping=0.0, locality="per-action")

@@ -1,4 +1,4 @@
-"""Pixel observations (issue 14): augmentation, frame stacks, encoders, uint8 on the device, generation and training.
+"""Pixel observations: augmentation, frame stacks, encoders, uint8 on the device, generation and training.
 
 The properties of the data path and of the encoders are tested on synthetic frames (no renderer needed); the
 end-to-end tests render a small visual dataset with MuJoCo's offscreen renderer (64x64, OGBench's size) and

@@ -1,4 +1,4 @@
-"""The paper preset is the authors' release (issue 15): each of its defaults pinned without the release's code.
+"""The paper preset is the authors' release: each of its defaults pinned without the release's code.
 The release itself is compared in benchmarks/parity (it needs a checkout of the release)."""
 
 import jax
