@@ -1,6 +1,7 @@
 """The repository's committed results can be rebuilt from the repository, and benchmarks/ keeps one folder per study."""
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -60,9 +61,11 @@ def test_each_study_has_a_readme_and_at_most_one_report():
         assert (study / "README.md").is_file(), f"{name} has no README.md"
         reports = [p for p in study.rglob("report.json") if "runs" not in p.relative_to(study).parts]
         folders = {p.parent for p in reports}
-        assert len(folders) <= 1, f"{name} has more than one report: {sorted(f.relative_to(ROOT).as_posix() for f in folders)}"
+        found = sorted(f.relative_to(ROOT).as_posix() for f in folders)
+        assert len(folders) <= 1, f"{name} has more than one report: {found}"
         for folder in folders:
-            assert folder == study / "report", f"{name}: the report belongs in {name}/report/, not {folder.relative_to(ROOT)}"
+            where = folder.relative_to(ROOT)
+            assert folder == study / "report", f"{name}: the report belongs in {name}/report/, not {where}"
         assert not any(p.name.startswith("report") and p != study / "report" for p in study.iterdir() if p.is_dir()), (
             f"{name} has a report folder other than report/"
         )
@@ -76,8 +79,6 @@ def test_benchmarks_readme_names_every_study():
 
 def test_run_scripts_name_existing_benchmark_paths():
     """A run.sh under benchmarks/ that names a suite or a shared script under benchmarks/ names one that exists."""
-    import re
-
     for script in sorted(BENCHMARKS.glob("*/run.sh")):
         for path in re.findall(r"benchmarks/[\w./-]+\.(?:toml|sh|py)", script.read_text()):
             assert (ROOT / path).exists(), f"{script.relative_to(ROOT)} names {path}, which does not exist"
