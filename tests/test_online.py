@@ -232,7 +232,7 @@ def test_online_run_grows_the_buffer_by_one_per_env_step_and_resumes_bit_identic
 
 def test_online_from_the_command_line_on_an_ogbench_task(tiny_dataset_dir, tmp_path):
     """One seed (the chunk's no-vmap path), OGBench's cube env, balanced sampling and a frozen flow. (fd and deflow
-    online: the same loop with another agent.update; benchmarks/online/pilot-runs ran all three.)"""
+    online: the same loop with another agent.update; benchmarks/online/runs ran all three.)"""
     run = tmp_path / "run"
     argv = [
         "train",

@@ -1,4 +1,4 @@
-"""Statistics of a locomaze dataset to set against what OGBench publishes about its own (issue 16).
+"""Statistics of a locomaze dataset to set against what OGBench publishes about its own.
 
 OGBench publishes (README.md, data_gen_scripts/commands.sh): antmaze-large-navigate-v0 has 1000 episodes of
 1001 stored steps (1M transitions; ``sum(terminals) == 1000``), 100 validation episodes, and is collected by an

@@ -1,4 +1,4 @@
-"""Measure what OGBench's locomotion experts would cost on this machine (issue 16).
+"""Measure what OGBench's locomotion experts would cost on this machine.
 
 For each expert of OGBench's data_gen_scripts/commands.sh: environment steps/s (random actions, the online env
 with its wrapper) and SAC updates/s with that recipe's networks (batch 256), then the projected wall time

@@ -1,4 +1,4 @@
-"""The ant expert's quality (issue 16): directional return and goal-reaching success in a maze.
+"""The ant expert's quality: directional return and goal-reaching success in a maze.
 
 - directional return: the deterministic actor on OGBench's online-ant-xy task (sum over a 1000-step episode of
   the displacement along the commanded direction, resampled every 100 steps), the number main_sac.py evaluates;

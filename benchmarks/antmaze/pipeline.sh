@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 16: from an ant expert to an fd run on antmaze-large-navigate-v0, timing each stage.
+# From an ant expert to an fd run on antmaze-large-navigate-v0, timing each stage.
 #   benchmarks/antmaze/pipeline.sh EXPERT.npz EPISODES DATASET_DIR RUN_DIR
 set -euo pipefail
 EXPERT=${1:-$HOME/.ogbench/data/experts/ant/expert.npz}

@@ -90,7 +90,7 @@ def bench_task(name, agent_name, episodes, seeds, workers, hidden):
     ]
     out["sequential_s"] = time.perf_counter() - t0
     out["env_steps"] = int(sum(sum(r["length"]) for r in seq))
-    # the evaluator before issue 13: one 1-row policy call per step (XLA:CPU rounds a 1-row product differently,
+    # the evaluator without batching: one 1-row policy call per step (XLA:CPU rounds a 1-row product differently,
     # so its actions may differ from the batched ones in the last bit; see fidec/evaluate.py)
     legacy = jax.jit(lambda p, o, k, t: agent.act(p, o, jax.random.fold_in(k, t)))
     legacy(p0, obs0, k0, 0).block_until_ready()
@@ -133,7 +133,7 @@ def markdown(res: dict) -> str:
         "",
         f"Command: `{res['command']}`. Untrained FD agent ({'x'.join(map(str, res['rows'][0]['hidden_dims']))} "
         "MLPs), every episode to its time limit; environments made and policies compiled before timing. "
-        "*before*: the evaluator before issue 13 (one 1-row policy call per step); *sequential*: `--eval-mode "
+        "*before*: the evaluator without batching (one 1-row policy call per step); *sequential*: `--eval-mode "
         "sequential` (the same, with the 2-row call that keeps actions bit-identical to the batched call); "
         "*vectorised*: the default. identical: per-episode success, return and length of every mode equal to "
         "the sequential mode's.",

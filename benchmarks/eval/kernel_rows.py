@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/eval/kernel_rows.py > benchmarks/eval/kernel_rows.txt
 
 For untrained FD/FQL agents at 3x128 and 4x512: the actions of the first 40 rows computed (a) one observation per
-call as a 1-row batch (the evaluator before issue 13), (b) as a 2-row batch (``make_policy_fn``, sequential
+call as a 1-row batch (the evaluator without batching), (b) as a 2-row batch (``make_policy_fn``, sequential
 mode), (c) in batches of 20 and of 800 rows (``make_batch_policy_fn``), each row with its own key. Prints how
 many of the 40 rows differ from (c, 20 rows) in any bit, and the largest difference.
 """

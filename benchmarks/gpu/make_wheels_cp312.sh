@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The wheels benchmarks/gpu/sweeps.sh carries to a lent GPU machine (its image has Python 3.12 with a GPU JAX,
+# The wheels benchmarks/gpu/sweeps.sh carries to a GPU machine (its image has Python 3.12 with a GPU JAX,
 # flax and optax, but no gymnasium, ogbench or mujoco; nothing can be downloaded there). Run where PyPI is
 # reachable; writes .whl/ (git-ignored through .git/info/exclude), about 33 MB: the device runner carries at
 # most 64 MiB with the working tree, so dm_control (56 MB) is repacked without its suite/ and locomotion/

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fidec on a fresh GPU machine, in one go (issue 13): install, then within ~8 minutes
+# fidec on a fresh GPU machine, in one go: install, then within ~8 minutes
 #   1. fidec bench-speed at the paper preset for every agent (fd, deflow, fql, bc) at 1, 16 and 4 vmapped seeds,
 #   2. a short FD training with evaluation (paper preset, 4 seeds, pointmaze-medium task3), which also logs the
 #      share of wall time spent inside compiled chunks (time_in_chunks_frac),
@@ -9,7 +9,7 @@
 #   benchmarks/gpu/run.sh [--out DIR] [--budget-s 480] [--dry-run]
 # Output folder: --out, else $OUT (set by the device runner), else benchmarks/gpu/results-local.
 # --dry-run: tiny sizes (agents fd and bc only, 1 and 2 seeds) on whatever JAX finds (CPU here), the existing .venv,
-# no install: checks the script end to end (2-6 minutes on this busy 2-core CPU; benchmarks/gpu/dry-run/ holds one).
+# no install: checks the script end to end (2-6 minutes on a busy 2-core CPU).
 #
 # Installing without network: the GPU machine may have no PyPI access. Prepare a wheelhouse on a machine that has
 # it (benchmarks/gpu/make_wheelhouse.sh -> benchmarks/gpu/wheels/, git-ignored, several GB of CUDA wheels) and

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Issue 10's frontier and issue 15's cube half and ablation on one lent GPU machine, in one call of under 10 min:
+# The budget frontier, the cube half of the comparison and the ablation on one GPU machine, in one call of under 10 min:
 #   1. install the packages the image lacks (gymnasium, ogbench, mujoco, a pruned dm_control) from .whl/,
 #   2. generate the cube dataset (cube-single-play-v0, 1000 + 100 episodes) with the machine's cores; the point-maze
 #      dataset is carried from here when present (carry data/: 21 MiB beside the 33 MiB of wheels), else generated,
 #   3. run, concurrently on the one GPU, with evaluations only at the last three evaluation steps (eval_from; the
-#      score reads those three): the maze frontier (benchmarks/frontier/frontier.toml, every epsilon of a
-#      configuration vmapped in one process) and benchmarks/cpu/ablation-v0.2.toml while the cube data is made,
-#      then the cube frontier and the cube half of benchmarks/cpu/paper-v0.2.toml,
+#      score reads those three): the maze frontier (benchmarks/frontier/suite.toml, every epsilon of a
+#      configuration vmapped in one process) and benchmarks/ablation/suite.toml while the cube data is made,
+#      then the cube frontier and the cube half of benchmarks/comparison/suite.toml,
 #   4. pack every run's metrics (no checkpoints) into $OUT/runs.tgz, with logs and a GPU utilisation trace.
 # Whatever is unfinished at --budget-s is stopped; finished runs come back (sweeps resume elsewhere).
 #
@@ -96,17 +96,17 @@ await() {  # await PID: its exit status, or 1 once the budget is spent with it s
 }
 await $GM || say "pointmaze data failed or unfinished (generate_maze.log)"
 say "pointmaze data ready"
-sweep frontier-maze benchmarks/frontier/frontier.toml --vmap-target-divergence --tasks 'pointmaze-*' --workers 3 "${EVAL_MAZE[@]}"
+sweep frontier-maze benchmarks/frontier/suite.toml --vmap-target-divergence --tasks 'pointmaze-*' --workers 3 "${EVAL_MAZE[@]}"
 FM=$!
-sweep ablation benchmarks/cpu/ablation-v0.2.toml --workers 7 "${EVAL_ABL[@]}"
+sweep ablation benchmarks/ablation/suite.toml --workers 7 "${EVAL_ABL[@]}"
 AB=$!
 FC=$FM; PC=$FM
 if await $GC; then
   say "cube data ready"
-  sweep frontier-cube benchmarks/frontier/frontier.toml --vmap-target-divergence --tasks 'cube-*' --workers 3 \
+  sweep frontier-cube benchmarks/frontier/suite.toml --vmap-target-divergence --tasks 'cube-*' --workers 3 \
     "${EVAL_CUBE[@]}"
   FC=$!
-  sweep paper-cube benchmarks/cpu/paper-v0.2.toml --tasks 'cube-*' --workers 5 "${EVAL_CUBE3[@]}"
+  sweep paper-cube benchmarks/comparison/suite.toml --tasks 'cube-*' --workers 5 "${EVAL_CUBE3[@]}"
   PC=$!
 else
   say "cube generation failed or unfinished (generate_cube.log): no cube runs"

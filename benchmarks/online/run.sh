@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The offline-to-online benchmark (issue 11). Run from anywhere; needs scripts/setup.sh first.
+# The offline-to-online benchmark (benchmarks/online/README.md). Run from anywhere; needs scripts/setup.sh first.
 # Usage: benchmarks/online/run.sh [throughput|data|sweep|report|all]
 # Datasets go to ./data (full OGBench size), runs to ./sweeps/online (checkpoints included; ignored by git); the
 # report and a copy of each run's metrics (no checkpoints, no buffer segments) go to benchmarks/online/.
@@ -21,7 +21,7 @@ fi
 if [[ $what == sweep || $what == all ]]; then
   stamp "sweep (resumes if interrupted)"
   mkdir -p sweeps
-  /usr/bin/time -v $F sweep $O/online.toml --dataset-dir data --out sweeps/online 2>&1 | tee -a sweeps/online_sweep.log
+  /usr/bin/time -v $F sweep $O/suite.toml --dataset-dir data --out sweeps/online 2>&1 | tee -a sweeps/online_sweep.log
 fi
 if [[ $what == report || $what == all ]]; then
   stamp "report"

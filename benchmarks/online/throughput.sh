@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The online loop's throughput against the offline update rate, in the same run (issue 11).
+# The online loop's throughput against the offline update rate, in the same run.
 # Usage: benchmarks/online/throughput.sh [DATA_DIR] [AGENTS] [KS]
 #   DATA_DIR holds pointmaze-medium-navigate-v0 (fidec data generate pointmaze-medium-navigate-v0 --dataset-dir DIR;
 #   the throughput does not depend on its size: --episodes 50 is enough), AGENTS default "fql deflow fd",

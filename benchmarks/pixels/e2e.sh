@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 14 end to end, at small size: render a visual dataset, verify it, train and evaluate each agent (tiny
+# End to end at small size: render a visual dataset, verify it, train and evaluate each agent (tiny
 # preset), once with host streaming, and make a video. Writes benchmarks/pixels/e2e.log.
 # Usage: benchmarks/pixels/e2e.sh [DATA_DIR] [RUN_ROOT]   (defaults under /tmp)
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""Memory of the two pixel data placements (issue 14), measured on this machine's JAX backend.
+"""Memory of the two pixel data placements, measured on this machine's JAX backend.
 
 For a synthetic visual dataset of FRAMES 64x64x3 uint8 frames (episodes of 1001 frames) and the paper preset's
 visual configuration (impala_small per network, frame stack 3, batch 256) of one agent (default flow BC: the data's

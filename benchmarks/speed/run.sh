@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The measurements of benchmarks/speed/README.md (issue 6). Run from the repository root; each step is one process.
-# Usage: benchmarks/speed/run.sh [paper|seeds|cpu|sweeps|seeds-small|all]
+# The measurements of benchmarks/speed/README.md. Run from the repository root; each step is one process.
+# Usage: benchmarks/speed/run.sh [paper|seeds|cpu|sweeps|seeds-small|throughput-3x128|all]
 set -eu
 cd "$(dirname "$0")/../.."
 F=".venv/bin/fidec bench-speed"
@@ -36,5 +36,11 @@ if [[ $what == seeds-small || $what == all ]]; then
   $F --preset cpu --hidden-dims 128,128,128 --obs-dim 2 --action-dim 2 --agents fd,fd-per-action,deflow,fql,bc \
     --compare-seeds 3 --chunk 20 --repeats 5 \
     --out $O/cpu-small-seeds.json --markdown $O/cpu-small-seeds.md 2> $O/cpu-small-seeds.log
+  stamp done
+fi
+if [[ $what == throughput-3x128 || $what == all ]]; then
+  stamp "each agent at the cpu suite's sizes (3x128, batch 256, 3 seeds vmapped, point-maze dims): how the suite was sized"
+  $F --agents fd,fd-per-action,deflow,fql,bc --preset cpu --hidden-dims 128,128,128 --seeds 3 \
+    --obs-dim 2 --action-dim 2 --repeats 3 --out $O/throughput-3x128.json --markdown $O/throughput-3x128.md
   stamp done
 fi

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The five-way comparison (benchmarks/comparison/README.md). Run from anywhere; needs scripts/setup.sh first.
+# Usage: benchmarks/comparison/run.sh [data|sweep|report|all]
+#   sweep: every run of suite.toml not yet finished in ./sweeps/comparison (checkpoints there; ignored by git), then
+#          a copy of the metrics (no checkpoints) into benchmarks/comparison/runs/$RUNS.
+#          TASKS (default '*') picks tasks, RUNS (default local) names the copy; the committed copies are
+#          RUNS=pointmaze-cpu TASKS='pointmaze-*' (2-core CPU) and RUNS=cube-h200 TASKS='cube-*' (one H200, through
+#          benchmarks/gpu/sweeps.sh). A folder that repeats a committed run's seeds is reported once (the report notes it).
+#   report: benchmarks/comparison/report from the committed copies in runs/ only, so a clone rebuilds it.
+set -eu
+cd "$(dirname "$0")/../.."
+F=.venv/bin/fidec
+O=benchmarks/comparison
+. benchmarks/copy_metrics.sh
+stamp() { echo "== $(date -u +%FT%TZ) $*"; uptime; }
+what=${1:-all}
+if [[ $what == data || $what == all ]]; then
+  stamp "datasets (skipped when present)"
+  for d in pointmaze-medium-navigate-v0 cube-single-play-v0; do
+    [[ -f data/$d.npz ]] || $F data generate $d --dataset-dir data --workers 2
+  done
+fi
+if [[ $what == sweep || $what == all ]]; then
+  stamp "sweep (resumes if interrupted)"
+  mkdir -p sweeps
+  /usr/bin/time -v $F sweep $O/suite.toml --tasks "${TASKS:-*}" --dataset-dir data --out sweeps/comparison 2>&1 \
+    | tee -a sweeps/comparison_sweep.log
+  copy_metrics sweeps/comparison "$O/runs/${RUNS:-local}"
+fi
+if [[ $what == report || $what == all ]]; then
+  stamp "report"
+  $F report $O/runs --out $O/report \
+    --title "Comparison: paper preset and fidec recipe (point maze on a 2-core CPU, cube-single on an H200)"
+fi
+stamp done
