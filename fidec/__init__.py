@@ -4,4 +4,4 @@ The Fisher metric lives in :mod:`fidec.metrics`; the flow in :mod:`fidec.flows`;
 :mod:`fidec.agents`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"

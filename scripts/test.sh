@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install what the tests need into .venv, then lint and run the test suite.
+# Install what the tests and the docs need into .venv, then lint, build the documentation site and run the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh test
+scripts/setup.sh test,docs
 .venv/bin/ruff check fidec tests
+# the docs site (mkdocs.yml, docs/, API reference from docstrings); --strict: any warning fails; site/ is ignored
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir site
 # two workers (pytest-xdist): the suite is many small JAX compilations and MuJoCo rollouts; pass -n 0 for one process
 .venv/bin/python -m pytest -n 2 "$@"
