@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test,docs
 .venv/bin/ruff check fidec tests
+# the floors of .importlinter (docs/architecture.md): each module imports only from its floor or below
+.venv/bin/lint-imports --no-cache --no-logo
 # the docs site (mkdocs.yml, docs/, API reference from docstrings); --strict: any warning fails; site/ is ignored
 NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir site
 # two workers (pytest-xdist): the suite is many small JAX compilations and MuJoCo rollouts; pass -n 0 for one process
