@@ -1,6 +1,6 @@
-"""Issue 17: no bad state saved as good, one writer per run folder, every bad input a one-line error.
+"""No bad state saved as good, one writer per run folder, every bad input a one-line error.
 
-One test (or a few) per item of the issue; each fails on the code before the fix (notes/issue17.md).
+One test (or a few) per guarantee of docs/reliability.md; each fails on code without the guarantee.
 """
 
 from __future__ import annotations
