@@ -24,17 +24,21 @@ SKIP_FIELDS = {"family"}
 PRESET_FIELDS = preset_fields()
 
 
-def _flag_type(name: str):
+def _flag_type(name: str, typ):
     """The ``type=`` of field ``name``'s flag: :func:`fidec.config.coerce.from_text`, the reading ``--set`` and
-    suite files share (``--steps 2e3`` is 2000, ``--steps 2.5`` an error)."""
+    suite files share (``--steps 2e3`` is 2000, ``--steps 2.5`` an error). Errors read as argparse's own:
+    ``invalid int value: '2.5'``, ``expected comma-separated integers, got 'a,b'``."""
+    listed = {tuple[int, ...]: "integers", tuple[float, ...]: "numbers"}.get(typ)
 
     def convert(text: str):
         try:
             return from_text(name, text)
-        except ConfigError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
+        except ConfigError:
+            if listed:
+                raise argparse.ArgumentTypeError(f"expected comma-separated {listed}, got {text!r}") from None
+            raise ValueError(text) from None
 
-    convert.__name__ = name  # argparse names the field in its own messages
+    convert.__name__ = getattr(typ, "__name__", "value")  # argparse's message: 'invalid int value: ...'
     return convert
 
 
@@ -65,11 +69,11 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
         if typ is bool:
             kw["action"] = argparse.BooleanOptionalAction
         elif typ == tuple[int, ...]:
-            kw.update(type=_flag_type(f.name), metavar="W1,W2,...")
+            kw.update(type=_flag_type(f.name, typ), metavar="W1,W2,...")
         elif typ == tuple[float, ...]:
-            kw.update(type=_flag_type(f.name), metavar="X1,X2,...")
+            kw.update(type=_flag_type(f.name, typ), metavar="X1,X2,...")
         else:
-            kw["type"] = _flag_type(f.name)
+            kw["type"] = _flag_type(f.name, typ)
         if FIELDS.get(f.name, UNDOCUMENTED).choices:
             kw["choices"] = FIELDS[f.name].choices
         kw["help"] = flag_help(f)

@@ -203,7 +203,7 @@ def test_catalog_recipes_and_names(tmp_path, capsys):
     )
     for name, spec in c.items():
         locomotion = name.split("-")[0] in ("antmaze", "humanoidmaze", "antsoccer")
-        # pixel datasets of the manipulation families are rendered with the same oracles (issue 14)
+        # pixel datasets of the manipulation families are rendered with the same oracles
         rendered = spec.pixels and spec.oracle_family in ("cube", "scene", "puzzle")
         assert spec.generatable == (spec.family in ("cube", "scene", "puzzle", "pointmaze", "antmaze") or rendered), (
             name

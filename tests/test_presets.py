@@ -146,8 +146,8 @@ def _flag(name: str, text: str):
     add_config_flags(p)
     try:
         return getattr(p.parse_args([f"--{name.replace('_', '-')}", text]), name)
-    except argparse.ArgumentError as e:
-        return ("error", "must be" in str(e) and name in str(e))
+    except argparse.ArgumentError as e:  # argparse's own words: "argument --steps: invalid int value: '2.5'"
+        return ("error", name.replace("_", "-") in str(e))
 
 
 def _set(name: str, text: str):
@@ -157,7 +157,7 @@ def _set(name: str, text: str):
     try:
         return parse_set([f"{name}={text}"])[name]
     except FidecError as e:
-        return ("error", "must be" in str(e) and name in str(e))
+        return ("error", name in str(e))
 
 
 def _suite(name: str, text: str):
@@ -166,7 +166,7 @@ def _suite(name: str, text: str):
     try:
         return getattr(resolve({name: value}), name)
     except ConfigError as e:
-        return ("error", "must be" in str(e) and name in str(e))
+        return ("error", name in str(e))
 
 
 @pytest.mark.parametrize(
@@ -187,4 +187,8 @@ def _suite(name: str, text: str):
 def test_flags_set_and_suite_values_coerce_identically(name, text, toml, want):
     """One reading of a field's value: ``--FLAG TEXT``, ``--set FIELD=TEXT`` and a suite's ``FIELD = VALUE``
     give the same value, or all refuse it naming the field (integers take 2e3 only when exactly integral)."""
+    from fidec.config import from_text
+
+    if not (isinstance(want, tuple) and want[0] == "error"):
+        assert from_text(name, text) == want
     assert _flag(name, text) == _set(name, text) == _suite(name, toml) == want

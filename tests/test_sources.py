@@ -97,7 +97,7 @@ def test_npz_timeout_rows_dropped_terminal_rows_kept_with_mask_zero(tmp_path):
     )
 
 
-# ------------------------------------------------------------------------------ presets (method.md D4RL rows)
+# ------------------------------------------------------------- presets (docs/presets.md, the D4RL rows)
 @pytest.mark.parametrize(
     "env, q_agg, fql_alpha",
     [

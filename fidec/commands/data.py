@@ -19,7 +19,7 @@ from fidec.data.catalog import (
     HUMANOID_REASON,
     get_spec,
 )
-from fidec.data.expert import EXPERT_FILE, EXPERTS, default_expert_dir
+from fidec.data.expert import EXPERT_FILE, EXPERTS, Expert, default_expert_dir
 from fidec.data.provenance import sidecar_path
 from fidec.errors import ConfigError, DatasetError, FidecError
 from fidec.io import read_json
@@ -177,7 +177,6 @@ def cmd_expert(args) -> int:
     import shutil
     from pathlib import Path
 
-    from fidec.data.expert import Expert  # deferred: start-up time (NumPy)
     from fidec.experts import ExpertTrainer, SACConfig, maze_success  # deferred: start-up time (JAX)
 
     if args.expert not in EXPERTS:

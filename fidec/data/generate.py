@@ -23,7 +23,6 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing as mp
 import os
-import platform
 import queue as queue_mod
 import shutil
 import sys
@@ -35,9 +34,16 @@ import numpy as np
 
 from fidec.console import progress_bar, quiet_warnings
 from fidec.data.catalog import DatasetSpec, get_spec, val_episodes_for
-from fidec.data.expert import EXPERT_FILE, Expert, default_expert_dir
+from fidec.data.expert import EXPERT_FILE, default_expert_dir
 from fidec.data.npzio import NpzWriter
-from fidec.data.provenance import sidecar_path
+from fidec.data.provenance import (
+    NATIVE_IMAGE_SIZE,
+    expert_record,
+    package_versions,
+    request_record,
+    sidecar_matches,
+    sidecar_path,
+)
 from fidec.data.recipes import SPLITS, Collector, episode_seed, key_dtypes
 from fidec.errors import DatasetError, FidecError
 from fidec.io import atomic_open, fsync_dir, read_json, remove_stale_temporaries, sha256_file, write_json
@@ -46,11 +52,8 @@ from fidec.paths import dataset_files
 from fidec.procs import die_with_parent
 from fidec.rendering import require_offscreen_gl
 
-PROVENANCE_FORMAT = "fidec-dataset/1"
 STAGING = ".fidec-staging"
 BACKENDS = ("local", "ray")
-#: OGBench's visual environments render 64x64 frames (ogbench/manipspace/__init__.py, ``visual_dict``).
-NATIVE_IMAGE_SIZE = 64
 
 
 def default_chunk_episodes(spec: DatasetSpec) -> int:
@@ -59,18 +62,6 @@ def default_chunk_episodes(spec: DatasetSpec) -> int:
     if spec.pixels:
         return 2
     return max(1, round(20000 / spec.episode_length))
-
-
-def package_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("fidec", "ogbench", "mujoco", "numpy", "gymnasium", "scipy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
 
 
 # ---------------------------------------------------------------------------------------------- chunks
@@ -129,14 +120,6 @@ def resolve_expert(spec: DatasetSpec, expert, directory: Path) -> Path | None:
             f"'fidec data expert {name}{where}' (about 1 h on 2 CPU cores) or pass --expert PATH"
         )
     return path
-
-
-def expert_record(path: Path | None) -> dict | None:
-    """What the provenance records of the expert: its checksum and training step (not its path)."""
-    if path is None:
-        return None
-    meta = Expert.load(path).meta
-    return {"sha256": sha256_file(path), "step": meta.get("step"), "finished": meta.get("finished")}
 
 
 _PROGRESS_QUEUE = None
@@ -275,41 +258,6 @@ def generate_dataset(
     return r.train_path, r.val_path
 
 
-def _request(
-    spec: DatasetSpec,
-    seed: int,
-    episodes: dict,
-    chunk_episodes: int,
-    expert: dict | None = None,
-    image_size: int | None = None,
-    episode_length: int | None = None,
-) -> dict:
-    request = {
-        "dataset": spec.name,
-        "env_id": spec.env_id,
-        "dataset_type": spec.dataset_type,
-        "episode_length": int(episode_length or spec.episode_length),
-        "recipe": dict(spec.recipe),
-        "seed": int(seed),
-        "episodes": dict(episodes),
-        "chunk_episodes": int(chunk_episodes),
-        "format": PROVENANCE_FORMAT,
-    }
-    if expert is not None:
-        request["expert"] = expert
-    if spec.pixels:  # what the frames are: OGBench's visual environments render the front_pixels camera
-        request["pixels"] = {"camera": "front_pixels", "image_size": int(image_size or NATIVE_IMAGE_SIZE)}
-    return request
-
-
-def _matches(sidecar: dict | None, request: dict, npz: Path) -> bool:
-    if not sidecar or not npz.exists():
-        return False
-    if any(sidecar.get(k) != v for k, v in request.items()):
-        return False
-    return sidecar.get("size") == npz.stat().st_size
-
-
 @contextlib.contextmanager
 def _lock(path: Path, name: str, directory: Path):
     try:
@@ -384,7 +332,8 @@ def generate(
         require_offscreen_gl(spec.name)
     if episode_length is not None and int(episode_length) < 2:
         raise DatasetError(f"--episode-length must be at least 2, got {episode_length}")
-    request = _request(spec, seed, n_episodes, chunk_episodes, expert_record(expert_path), image_size, episode_length)
+    expert_info = expert_record(expert_path)
+    request = request_record(spec, seed, n_episodes, chunk_episodes, expert_info, image_size, episode_length)
     staging_root = directory / STAGING
     staging_root.mkdir(exist_ok=True)
     stage = staging_root / spec.name
@@ -415,7 +364,7 @@ def _generate_locked(
         p = paths[split]
         side = read_json(sidecar_path(p))
         split_request = {**request, "split": split}
-        if not force and _matches(side, split_request, p):
+        if not force and sidecar_matches(side, split_request, p):
             report.rows[split] = side.get("rows")
             continue
         if p.exists() and not force:
