@@ -16,7 +16,7 @@ from fidec.console import enable_compilation_cache, quiet_warnings
 # module path -> it defines ``register(subparsers)`` adding one or more subcommands with ``func`` set.
 COMMAND_MODULES = (
     "fidec.train_cli",
-    "fidec.data.commands",
+    "fidec.commands.data",
     "fidec.demos.commands",
     "fidec.sweep",
     "fidec.report",

@@ -18,23 +18,12 @@ import hashlib
 import os
 from pathlib import Path
 
-from fidec.errors import ConfigError, FidecError
+from fidec.config.schema import LOGGERS, parse_loggers  # noqa: F401  (the names are Config.logger's rule)
+from fidec.errors import FidecError
 from fidec.runs import MetricsLog, _clean
 
-LOGGERS = ("tensorboard", "wandb")
 #: the fields of a record that are its coordinates, not values
 COORDINATES = ("kind", "step", "seed")
-
-
-def parse_loggers(text: str | None) -> tuple[str, ...]:
-    """``'none'``/``''`` -> (); ``'tensorboard,wandb'`` -> ('tensorboard', 'wandb'); unknown names raise."""
-    names = [n.strip() for n in (text or "").split(",") if n.strip() and n.strip() != "none"]
-    unknown = [n for n in names if n not in LOGGERS]
-    if unknown:
-        raise ConfigError(
-            f"unknown logger {unknown[0]!r}; choose 'none', {', '.join(repr(n) for n in LOGGERS)} or a comma list"
-        )
-    return tuple(dict.fromkeys(names))
 
 
 def scalars(record: dict) -> dict[str, float]:

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from fidec.errors import DatasetError
+
 #: OGBench's own default, so officially downloaded files and generated ones live together.
 OGBENCH_DEFAULT_DATASET_DIR = "~/.ogbench/data"
 DATASET_DIR_ENV = "FIDEC_DATASET_DIR"
@@ -16,8 +18,6 @@ def dataset_dir(override: str | os.PathLike | None = None) -> Path:
     raw = override if override else os.environ.get(DATASET_DIR_ENV, OGBENCH_DEFAULT_DATASET_DIR)
     path = Path(raw).expanduser()
     if path.exists() and not path.is_dir():
-        from fidec.errors import DatasetError
-
         source = "--dataset-dir" if override else (f"${DATASET_DIR_ENV}" if os.environ.get(DATASET_DIR_ENV) else "")
         raise DatasetError(
             f"the dataset directory {path}{f' (from {source})' if source else ''} is a file, not a directory; "

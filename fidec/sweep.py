@@ -921,40 +921,26 @@ def parse_seeds(values: list[str] | None) -> list[int] | None:
 
 
 def parse_set(items: list[str] | None) -> dict:
-    """``--set steps=20000 --set hidden_dims=256,256``: Config fields, typed by the dataclass."""
-    import typing
-
-    from fidec.config import Config
+    """``--set steps=20000 --set hidden_dims=256,256``: Config fields, read as their flags read them."""
+    from fidec.config import Config, from_text
 
     if not items:
         return {}
-    hints = typing.get_type_hints(Config)
+    names = {f.name for f in dataclasses.fields(Config)}
     out = {}
     for item in items:
         if "=" not in item:
             raise FidecError(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         k = k.strip().replace("-", "_")
-        if k not in hints or k == "family":
+        if k not in names or k == "family":
             raise FidecError(f"--set: unknown config field {k!r} (see 'fidec train --help')")
         if k in JOB_FIELDS:
             raise FidecError(f"--set may not change {k} (the sweep sets it per run)")
-        typ = hints[k]
         try:
-            if typ is bool:
-                if v.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(v)
-                out[k] = v.lower() in ("true", "1")
-            elif typ == tuple[int, ...]:
-                out[k] = tuple(int(x) for x in v.split(",") if x)
-            elif typ == tuple[float, ...]:
-                out[k] = tuple(float(x) for x in v.split(",") if x)
-            elif typ in (int, float):
-                out[k] = typ(float(v)) if typ is int and "e" in v.lower() else typ(v)
-            else:
-                out[k] = v
-        except ValueError:
-            raise FidecError(f"--set {k}: cannot read {v!r} as {getattr(typ, '__name__', typ)}") from None
+            out[k] = from_text(k, v)
+        except ConfigError as e:
+            raise FidecError(f"--set {k}: {e}") from None
     return out
 
 

@@ -14,7 +14,9 @@ import typing
 from pathlib import Path
 
 from fidec.config import FIELDS, UNDOCUMENTED, Config, preset_fields, resolve
-from fidec.data.commands import _nonneg_int, _pos_int
+from fidec.config.coerce import from_text
+from fidec.config.coerce import nonneg_int as _nonneg_int
+from fidec.config.coerce import positive_int as _pos_int
 from fidec.errors import ConfigError
 
 SKIP_FIELDS = {"family"}
@@ -22,18 +24,22 @@ SKIP_FIELDS = {"family"}
 PRESET_FIELDS = preset_fields()
 
 
-def _int_tuple(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+def _flag_type(name: str, typ):
+    """The ``type=`` of field ``name``'s flag: :func:`fidec.config.coerce.from_text`, the reading ``--set`` and
+    suite files share (``--steps 2e3`` is 2000, ``--steps 2.5`` an error). Errors read as argparse's own:
+    ``invalid int value: '2.5'``, ``expected comma-separated integers, got 'a,b'``."""
+    listed = {tuple[int, ...]: "integers", tuple[float, ...]: "numbers"}.get(typ)
 
+    def convert(text: str):
+        try:
+            return from_text(name, text)
+        except ConfigError:
+            if listed:
+                raise argparse.ArgumentTypeError(f"expected comma-separated {listed}, got {text!r}") from None
+            raise ValueError(text) from None
 
-def _float_tuple(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(x) for x in text.split(",") if x)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    convert.__name__ = getattr(typ, "__name__", "value")  # argparse's message: 'invalid int value: ...'
+    return convert
 
 
 def flag_help(f: dataclasses.Field) -> str:
@@ -63,13 +69,11 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
         if typ is bool:
             kw["action"] = argparse.BooleanOptionalAction
         elif typ == tuple[int, ...]:
-            kw.update(type=_int_tuple, metavar="W1,W2,...")
+            kw.update(type=_flag_type(f.name, typ), metavar="W1,W2,...")
         elif typ == tuple[float, ...]:
-            kw.update(type=_float_tuple, metavar="X1,X2,...")
-        elif typ in (int, float):
-            kw["type"] = typ
+            kw.update(type=_flag_type(f.name, typ), metavar="X1,X2,...")
         else:
-            kw["type"] = str
+            kw["type"] = _flag_type(f.name, typ)
         if FIELDS.get(f.name, UNDOCUMENTED).choices:
             kw["choices"] = FIELDS[f.name].choices
         kw["help"] = flag_help(f)

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from fidec.data.expert_sac import EXPERT_FILE, LOG_FILE, Expert, ExpertTrainer, SACConfig, actor_arrays
+from fidec.data.expert import EXPERT_FILE, Expert
 from fidec.errors import DatasetError, FidecError
+from fidec.experts import LOG_FILE, ExpertTrainer, SACConfig, actor_arrays
 
 #: A few hundred steps of a small SAC: 50-step episodes so that checkpoints (at episode ends) come often.
 TINY = SACConfig(

@@ -1,6 +1,9 @@
 """The paper preset is the authors' release: each of its defaults pinned without the release's code.
 The release itself is compared in benchmarks/parity (it needs a checkout of the release)."""
 
+import argparse
+import tomllib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -134,3 +137,58 @@ def test_iterative_refinement_acting_picks_the_best_q_candidate():
     qs = jnp.stack([jnp.mean(agent.critic(params["critic"], obs, c), 0) for c in cands], 1)
     best = jnp.stack(cands, 1)[jnp.arange(5), jnp.argmax(qs, 1)]
     np.testing.assert_allclose(acts, best, rtol=1e-6)
+
+
+def _flag(name: str, text: str):
+    from fidec.train_cli import add_config_flags
+
+    p = argparse.ArgumentParser(exit_on_error=False)
+    add_config_flags(p)
+    try:
+        return getattr(p.parse_args([f"--{name.replace('_', '-')}", text]), name)
+    except argparse.ArgumentError as e:  # argparse's own words: "argument --steps: invalid int value: '2.5'"
+        return ("error", name.replace("_", "-") in str(e))
+
+
+def _set(name: str, text: str):
+    from fidec.errors import FidecError
+    from fidec.sweep import parse_set
+
+    try:
+        return parse_set([f"{name}={text}"])[name]
+    except FidecError as e:
+        return ("error", name in str(e))
+
+
+def _suite(name: str, text: str):
+    """A suite file's [config] value: TOML-typed, then resolved as every sweep job is."""
+    value = tomllib.loads(f"{name} = {text}")[name]
+    try:
+        return getattr(resolve({name: value}), name)
+    except ConfigError as e:
+        return ("error", name in str(e))
+
+
+@pytest.mark.parametrize(
+    "name, text, toml, want",
+    [
+        ("steps", "2e3", "2e3", 2000),
+        ("steps", "2000", "2000", 2000),
+        ("steps", "2.5e3", "2.5e3", 2500),
+        ("steps", "2.5", "2.5", ("error", True)),
+        ("steps", "2.5e0", "2.5e0", ("error", True)),
+        ("lr", "1e-3", "1e-3", 1e-3),
+        ("hidden_dims", "8,8", "[8, 8]", (8, 8)),
+        ("hidden_dims", "8e0,16", "[8e0, 16]", (8, 16)),
+        ("hidden_dims", "8.5,16", "[8.5, 16]", ("error", True)),
+        ("target_divergences", "0.001,0.01", "[0.001, 0.01]", (0.001, 0.01)),
+    ],
+)
+def test_flags_set_and_suite_values_coerce_identically(name, text, toml, want):
+    """One reading of a field's value: ``--FLAG TEXT``, ``--set FIELD=TEXT`` and a suite's ``FIELD = VALUE``
+    give the same value, or all refuse it naming the field (integers take 2e3 only when exactly integral)."""
+    from fidec.config import from_text
+
+    if not (isinstance(want, tuple) and want[0] == "error"):
+        assert from_text(name, text) == want
+    assert _flag(name, text) == _set(name, text) == _suite(name, toml) == want

@@ -97,7 +97,7 @@ def test_npz_timeout_rows_dropped_terminal_rows_kept_with_mask_zero(tmp_path):
     )
 
 
-# ------------------------------------------------------------------------------ presets (method.md D4RL rows)
+# ------------------------------------------------------------- presets (docs/presets.md, the D4RL rows)
 @pytest.mark.parametrize(
     "env, q_agg, fql_alpha",
     [
@@ -121,6 +121,26 @@ def test_npz_name_is_stored_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert resolve({"env": "npz:data.npz"}).env == f"npz:{tmp_path / 'data.npz'}"
     assert resolve({"env": "cube-single-play-singletask-task2-v0"}).family == "cube-single-play"
+
+
+def test_task_names_two_families():
+    """The dataset family of any OGBench name (reports) and the presets' table row (None off the table)."""
+    from fidec.config import preset_family
+    from fidec.tasknames import ogbench_family, run_label, source_of, task_label
+
+    point = "pointmaze-medium-navigate-singletask-task3-v0"
+    assert ogbench_family(point) == "pointmaze-medium-navigate" and preset_family(point) is None
+    assert ogbench_family("cube-single-play-singletask-task2-v0") == preset_family(
+        "cube-single-play-singletask-task2-v0"
+    )
+    assert preset_family("minari:D4RL/pen/human-v2") == "d4rl-adroit" and task_label(point) == "task3"
+    assert [source_of(e) for e in ("minari:D4RL/pen/human-v2", "D4RL/pen/human-v2", "x.npz", point)] == [
+        "minari",
+        "minari",
+        "npz",
+        "ogbench",
+    ]
+    assert run_label("npz:/a/data.npz") == "npz_data"
 
 
 # ----------------------------------------------------------------------------------------- validation

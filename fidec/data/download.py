@@ -8,6 +8,7 @@ import threading
 import urllib.parse
 
 from fidec.data.catalog import get_spec
+from fidec.data.sources import minari as msrc
 from fidec.errors import DatasetError
 from fidec.paths import dataset_dir as resolve_dataset_dir
 from fidec.paths import dataset_files
@@ -107,8 +108,6 @@ def download_minari(name: str, timeout: float = NETWORK_TIMEOUT):
     ``DatasetError`` saying what to do instead; a failed download leaves no partial dataset behind.
     """
     import shutil
-
-    from fidec.data.sources import minari as msrc
 
     minari = msrc.import_minari()
     did = msrc.dataset_id(name)

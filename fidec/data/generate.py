@@ -23,7 +23,6 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing as mp
 import os
-import platform
 import queue as queue_mod
 import shutil
 import sys
@@ -33,51 +32,28 @@ from pathlib import Path
 
 import numpy as np
 
-from fidec.console import progress_bar
+from fidec.console import progress_bar, quiet_warnings
 from fidec.data.catalog import DatasetSpec, get_spec, val_episodes_for
+from fidec.data.expert import EXPERT_FILE, default_expert_dir
 from fidec.data.npzio import NpzWriter
-from fidec.data.recipes import SPLITS, key_dtypes
+from fidec.data.provenance import (
+    NATIVE_IMAGE_SIZE,
+    expert_record,
+    package_versions,
+    request_record,
+    sidecar_matches,
+    sidecar_path,
+)
+from fidec.data.recipes import SPLITS, Collector, episode_seed, key_dtypes
 from fidec.errors import DatasetError, FidecError
 from fidec.io import atomic_open, fsync_dir, read_json, remove_stale_temporaries, sha256_file, write_json
 from fidec.paths import dataset_dir as resolve_dataset_dir
 from fidec.paths import dataset_files
 from fidec.procs import die_with_parent
+from fidec.rendering import require_offscreen_gl
 
-PROVENANCE_FORMAT = "fidec-dataset/1"
 STAGING = ".fidec-staging"
 BACKENDS = ("local", "ray")
-#: OGBench's visual environments render 64x64 frames (ogbench/manipspace/__init__.py, ``visual_dict``).
-NATIVE_IMAGE_SIZE = 64
-
-
-def sidecar_path(npz_path: str | os.PathLike) -> Path:
-    """The provenance sidecar of a dataset file: ``cube-single-play-v0.npz`` -> ``...npz.json``."""
-    return Path(f"{npz_path}.json")
-
-
-def missing_remedy(name: str, directory: str | os.PathLike) -> str:
-    """The command that makes a missing file of dataset ``name`` in ``directory``, as a clause.
-
-    When the other split of the pair is there with a generation record, the command repeats its episode count
-    and seed: 'fidec data generate' then keeps that file and makes only the missing one (a plain command would
-    ask for OGBench's recipe count and refuse to touch the existing file)."""
-    from fidec.data.catalog import CATALOG
-
-    spec = CATALOG.get(name)
-    where = f" --dataset-dir {directory}"
-    if spec is not None and not spec.generatable:
-        return f"get it with 'fidec data download {name}{where}' ({spec.reason} for local generation)"
-    train, val = dataset_files(name, directory)
-    record = next((r for r in (read_json(sidecar_path(p)) for p in (train, val) if p.exists()) if r), None)
-    if record is not None and isinstance(record.get("episodes"), dict):
-        eps, seed = record["episodes"].get("train"), record.get("seed", 0)
-        return f"create it with 'fidec data generate {name} --episodes {eps} --seed {seed}{where}'"
-    if train.exists() or val.exists():
-        return (
-            f"the other file of the pair has no generation record (a download?): get both with 'fidec data download "
-            f"{name}{where}' or make both with 'fidec data generate {name} --force{where}'"
-        )
-    return f"create it with 'fidec data generate {name}{where}'"
 
 
 def default_chunk_episodes(spec: DatasetSpec) -> int:
@@ -86,18 +62,6 @@ def default_chunk_episodes(spec: DatasetSpec) -> int:
     if spec.pixels:
         return 2
     return max(1, round(20000 / spec.episode_length))
-
-
-def package_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("fidec", "ogbench", "mujoco", "numpy", "gymnasium", "scipy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
 
 
 # ---------------------------------------------------------------------------------------------- chunks
@@ -145,8 +109,6 @@ def resolve_expert(spec: DatasetSpec, expert, directory: Path) -> Path | None:
     one-line error saying how to train it."""
     if spec.recipe.get("oracle") != "expert":
         return None
-    from fidec.data.expert_sac import EXPERT_FILE, default_expert_dir
-
     name = spec.recipe.get("expert", "ant")
     path = Path(expert).expanduser() if expert else default_expert_dir(directory, name) / EXPERT_FILE
     if path.is_dir():
@@ -160,16 +122,6 @@ def resolve_expert(spec: DatasetSpec, expert, directory: Path) -> Path | None:
     return path
 
 
-def expert_record(path: Path | None) -> dict | None:
-    """What the provenance records of the expert: its checksum and training step (not its path)."""
-    if path is None:
-        return None
-    from fidec.data.expert_sac import Expert
-
-    meta = Expert.load(path).meta
-    return {"sha256": sha256_file(path), "step": meta.get("step"), "finished": meta.get("finished")}
-
-
 _PROGRESS_QUEUE = None
 
 
@@ -178,15 +130,11 @@ def _init_worker(progress_queue, parent_pid: int | None = None) -> None:
     _PROGRESS_QUEUE = progress_queue
     if parent_pid is not None:
         die_with_parent(parent_pid)
-    from fidec.data.recipes import quiet_imports
-
-    quiet_imports()
+    quiet_warnings()
 
 
 def collect_chunk(chunk: Chunk, progress_queue=None) -> dict[str, np.ndarray]:
     """Collect a chunk's episodes with a fresh environment: arrays in file order, plus ``episode_lengths``."""
-    from fidec.data.recipes import Collector, episode_seed
-
     collector = Collector(
         get_spec(chunk.dataset), expert=chunk.expert, image_size=chunk.image_size, episode_length=chunk.episode_length
     )
@@ -310,41 +258,6 @@ def generate_dataset(
     return r.train_path, r.val_path
 
 
-def _request(
-    spec: DatasetSpec,
-    seed: int,
-    episodes: dict,
-    chunk_episodes: int,
-    expert: dict | None = None,
-    image_size: int | None = None,
-    episode_length: int | None = None,
-) -> dict:
-    request = {
-        "dataset": spec.name,
-        "env_id": spec.env_id,
-        "dataset_type": spec.dataset_type,
-        "episode_length": int(episode_length or spec.episode_length),
-        "recipe": dict(spec.recipe),
-        "seed": int(seed),
-        "episodes": dict(episodes),
-        "chunk_episodes": int(chunk_episodes),
-        "format": PROVENANCE_FORMAT,
-    }
-    if expert is not None:
-        request["expert"] = expert
-    if spec.pixels:  # what the frames are: OGBench's visual environments render the front_pixels camera
-        request["pixels"] = {"camera": "front_pixels", "image_size": int(image_size or NATIVE_IMAGE_SIZE)}
-    return request
-
-
-def _matches(sidecar: dict | None, request: dict, npz: Path) -> bool:
-    if not sidecar or not npz.exists():
-        return False
-    if any(sidecar.get(k) != v for k, v in request.items()):
-        return False
-    return sidecar.get("size") == npz.stat().st_size
-
-
 @contextlib.contextmanager
 def _lock(path: Path, name: str, directory: Path):
     try:
@@ -416,12 +329,11 @@ def generate(
             f"--image-size is for pixel (visual-*) datasets and at least 8, got {image_size} for {spec.name}"
         )
     if spec.pixels:
-        from fidec.rendering import require_offscreen_gl
-
         require_offscreen_gl(spec.name)
     if episode_length is not None and int(episode_length) < 2:
         raise DatasetError(f"--episode-length must be at least 2, got {episode_length}")
-    request = _request(spec, seed, n_episodes, chunk_episodes, expert_record(expert_path), image_size, episode_length)
+    expert_info = expert_record(expert_path)
+    request = request_record(spec, seed, n_episodes, chunk_episodes, expert_info, image_size, episode_length)
     staging_root = directory / STAGING
     staging_root.mkdir(exist_ok=True)
     stage = staging_root / spec.name
@@ -452,7 +364,7 @@ def _generate_locked(
         p = paths[split]
         side = read_json(sidecar_path(p))
         split_request = {**request, "split": split}
-        if not force and _matches(side, split_request, p):
+        if not force and sidecar_matches(side, split_request, p):
             report.rows[split] = side.get("rows")
             continue
         if p.exists() and not force:

@@ -29,7 +29,9 @@ from collections import defaultdict
 
 import numpy as np
 
+from fidec.console import quiet_warnings
 from fidec.data.catalog import DatasetSpec
+from fidec.data.expert import Expert
 
 #: Per-step keys in file order, with the dtypes OGBench's generation scripts store.
 KEY_DTYPES = {
@@ -51,8 +53,6 @@ def key_dtypes(spec: DatasetSpec) -> dict:
 def quiet_imports() -> None:
     """Silence the harmless GLFW 'no DISPLAY' warning MuJoCo's viewer import emits on headless machines (and
     gymnasium's precision warnings): :func:`fidec.console.quiet_warnings`, also in worker processes."""
-    from fidec.console import quiet_warnings
-
     quiet_warnings()
 
 
@@ -99,8 +99,6 @@ class Collector:
             )
             self._init_maze()
             if spec.recipe.get("oracle") == "expert":
-                from fidec.data.expert_sac import Expert
-
                 if expert is None:
                     raise ValueError(f"{spec.name} is collected by an expert policy: pass its file")
                 self.expert = Expert.load(expert)

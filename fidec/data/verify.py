@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fidec.console import quiet_warnings
 from fidec.data.catalog import CATALOG, DatasetSpec, task_env_names, val_episodes_for
-from fidec.data.generate import missing_remedy, sidecar_path
+from fidec.data.provenance import missing_remedy, sidecar_path
 from fidec.errors import DatasetError
 from fidec.io import read_json, sha256_file, write_json
 
@@ -58,9 +59,7 @@ def _fail(reason: str):
 
 @functools.lru_cache(maxsize=32)
 def _task_env(task_name: str):
-    from fidec.data.recipes import quiet_imports
-
-    quiet_imports()
+    quiet_warnings()
     import ogbench
 
     return ogbench.make_env_and_datasets(task_name, env_only=True)

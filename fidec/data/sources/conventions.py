@@ -11,7 +11,7 @@ Where each comes from (release = ARC0127/Fisher-Decorator @ 8c90736, FQL = seoho
 - dataset actions are clipped to [-1 + 1e-5, 1 - 1e-5]: release ``envs/env_utils.py`` L148-156.
 - 500k gradient steps and one evaluation at the end (the 500k one): release
   ``scripts/fql_scope_registry.sh`` L132-146 (``OFFLINE_STEPS=500000``, ``PAPER_EVAL_STEPS="500000"``); these
-  live in the preset table (:mod:`fidec.config`).
+  live in the preset table (:mod:`fidec.config.presets`).
 
 Transitions are built per episode (``next_observations[t] = observations[t + 1]``), so no transition crosses
 an episode boundary; D4RL's flat files needed the release's ``terminals`` reconstruction for that, Minari's

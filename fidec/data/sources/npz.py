@@ -22,7 +22,6 @@ the file), as D4RL's ``qlearning_dataset`` does; the file must end at an episode
 
 from __future__ import annotations
 
-import os
 import zipfile
 import zlib
 from pathlib import Path
@@ -34,14 +33,14 @@ from fidec.data.sources.conventions import ACTION_CLIP_EPS, NONE
 from fidec.data.sources.task import Task
 from fidec.errors import ConfigError, DatasetError
 from fidec.io import sha256_file
+from fidec.tasknames import NPZ_PREFIX as PREFIX
+from fidec.tasknames import npz_path
 
-PREFIX = "npz:"
 REQUIRED = ("observations", "actions", "rewards", "terminals")
 OPTIONAL = ("timeouts", "next_observations", "env_id")
 
 
-def path_of(env: str) -> Path:
-    return Path(env[len(PREFIX) :] if env.startswith(PREFIX) else env).expanduser()
+path_of = npz_path
 
 
 def read_arrays(path: Path) -> dict:
@@ -173,8 +172,3 @@ def load_task(env: str, env_id: str | None = None) -> Task:
         normalize_return=None,
         info=info,
     )
-
-
-def canonical(env: str) -> str:
-    """``npz:`` plus the absolute path, so that a resumed run finds the file from any directory."""
-    return PREFIX + os.path.abspath(path_of(env))

@@ -10,7 +10,10 @@ from functools import partial
 
 import numpy as np
 
+from fidec.data.catalog import CATALOG, dataset_name_for_env, task_env_names
+from fidec.data.provenance import missing_remedy
 from fidec.data.sources.task import Task
+from fidec.data.verify import ensure_verified
 from fidec.errors import ConfigError, DatasetError
 from fidec.paths import dataset_dir, dataset_files
 
@@ -30,8 +33,6 @@ def _unknown_task(env: str, hint: str = "") -> ConfigError:
 
 def singletask_names() -> list[str]:
     """Every OGBench singletask task name fidec's catalogue knows (task1..task5 of each dataset)."""
-    from fidec.data.catalog import CATALOG, task_env_names
-
     return [t for spec in CATALOG.values() for t in task_env_names(spec)]
 
 
@@ -43,8 +44,6 @@ def split_env_name(env: str) -> tuple[str, str]:
     parts = env.split("-")
     if "singletask" not in parts or not re.fullmatch(r"v\d+", parts[-1]) or parts.index("singletask") < 2:
         raise _unknown_task(env, ": not a singletask name")
-    from fidec.data.catalog import dataset_name_for_env
-
     pos = parts.index("singletask")
     return "-".join(parts[: pos - 1] + parts[pos:]), dataset_name_for_env(env)
 
@@ -73,12 +72,8 @@ def load_task(env: str, directory: str | os.PathLike | None = None, verify: bool
     train_path, val_path = dataset_files(dataset, d)
     for p in (train_path, val_path):
         if not p.exists():
-            from fidec.data.generate import missing_remedy
-
             raise DatasetError(f"dataset file {p} is missing; {missing_remedy(dataset, d)}")
     if verify:
-        from fidec.data.verify import ensure_verified
-
         ensure_verified(train_path)
         ensure_verified(val_path)
     if env.startswith("visual-"):
@@ -103,7 +98,7 @@ def _load_pixels(env: str, env_id: str, dataset: str, d) -> Task:
     import gymnasium
     import ogbench
 
-    from fidec.data.frames import from_compact
+    from fidec.data.frames import from_compact  # deferred: start-up time (JAX), for pixel tasks only
 
     twin = gymnasium.make(env_id.removeprefix("visual-"))
     try:

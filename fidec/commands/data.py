@@ -10,7 +10,24 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fidec.errors import DatasetError
+from fidec.config.coerce import nonneg_int, positive_int
+from fidec.data.catalog import (
+    ANTSOCCER_EXPERT_HOURS,
+    ANTSOCCER_REASON,
+    CATALOG,
+    HUMANOID_EXPERT_DAYS,
+    HUMANOID_REASON,
+    get_spec,
+)
+from fidec.data.expert import EXPERT_FILE, EXPERTS, Expert, default_expert_dir
+from fidec.data.provenance import sidecar_path
+from fidec.errors import ConfigError, DatasetError, FidecError
+from fidec.io import read_json
+from fidec.paths import dataset_dir, dataset_files
+from fidec.tasknames import canonical_env, source_of
+
+# The modules that load NumPy, JAX, OGBench or Minari are imported inside the command that needs them, so that
+# `fidec --help` and the other commands start quickly (start-up time).
 
 
 def _add_dir(p: argparse.ArgumentParser) -> None:
@@ -20,23 +37,6 @@ def _add_dir(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="dataset directory (default: $FIDEC_DATASET_DIR, else ~/.ogbench/data)",
     )
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
-    return v
-
-
-def _pos_int(text: str) -> int:
-    v = _nonneg_int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
 
 
 def register(sub) -> None:
@@ -56,15 +56,15 @@ def register(sub) -> None:
     g.add_argument("dataset", metavar="DATASET", help="e.g. cube-single-play-v0 (see 'fidec data list')")
     g.add_argument(
         "--episodes",
-        type=_pos_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="train episodes (validation gets N//10, at least 1); default: OGBench's recipe",
     )
-    g.add_argument("--seed", type=_nonneg_int, default=0, metavar="S", help="random seed (default 0)")
+    g.add_argument("--seed", type=nonneg_int, default=0, metavar="S", help="random seed (default 0)")
     g.add_argument(
         "--workers",
-        type=_pos_int,
+        type=positive_int,
         default=None,
         metavar="W",
         help="worker processes (default: all cores)",
@@ -77,11 +77,11 @@ def register(sub) -> None:
     )
     g.add_argument("--force", action="store_true", help="replace existing files")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    g.add_argument("--chunk-episodes", type=_pos_int, default=None, help=argparse.SUPPRESS)
-    g.add_argument("--episode-length", type=_pos_int, default=None, help=argparse.SUPPRESS)  # quick checks, tests
+    g.add_argument("--chunk-episodes", type=positive_int, default=None, help=argparse.SUPPRESS)
+    g.add_argument("--episode-length", type=positive_int, default=None, help=argparse.SUPPRESS)  # quick checks, tests
     g.add_argument(
         "--image-size",
-        type=_pos_int,
+        type=positive_int,
         default=None,
         metavar="PX",
         help="visual-* datasets: render PX x PX frames (default OGBench's 64; smaller for quick checks)",
@@ -105,8 +105,10 @@ def register(sub) -> None:
     )
     e.add_argument("expert", metavar="NAME", help="ant (humanoid and antball are not built: see 'fidec data list')")
     e.add_argument("--out", default=None, metavar="DIR", help="expert folder (default: DATASET_DIR/experts/NAME)")
-    e.add_argument("--steps", type=_pos_int, default=None, metavar="N", help="SAC steps (default: 400000, OGBench's)")
-    e.add_argument("--seed", type=_nonneg_int, default=0, metavar="S", help="random seed (default 0)")
+    e.add_argument(
+        "--steps", type=positive_int, default=None, metavar="N", help="SAC steps (default: 400000, OGBench's)"
+    )
+    e.add_argument("--seed", type=nonneg_int, default=0, metavar="S", help="random seed (default 0)")
     e.add_argument("--force", action="store_true", help="start over, discarding a checkpoint in the folder")
     e.add_argument(
         "--check-maze",
@@ -114,7 +116,7 @@ def register(sub) -> None:
         metavar="ENV",
         help="after training, the maze whose 5 evaluation tasks measure goal-reaching success ('' to skip)",
     )
-    e.add_argument("--check-episodes", type=_pos_int, default=2, metavar="N", help="episodes per task (default 2)")
+    e.add_argument("--check-episodes", type=positive_int, default=2, metavar="N", help="episodes per task (default 2)")
     e.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     _add_dir(e)
     e.set_defaults(func=cmd_expert)
@@ -150,7 +152,7 @@ def register(sub) -> None:
 
 
 def cmd_generate(args) -> int:
-    from fidec.data.generate import generate
+    from fidec.data.generate import generate  # deferred: start-up time
 
     report = generate(
         args.dataset,
@@ -175,17 +177,7 @@ def cmd_expert(args) -> int:
     import shutil
     from pathlib import Path
 
-    from fidec.data.catalog import ANTSOCCER_EXPERT_HOURS, ANTSOCCER_REASON, HUMANOID_EXPERT_DAYS, HUMANOID_REASON
-    from fidec.data.expert_sac import (
-        EXPERT_FILE,
-        EXPERTS,
-        Expert,
-        ExpertTrainer,
-        SACConfig,
-        default_expert_dir,
-        maze_success,
-    )
-    from fidec.errors import FidecError
+    from fidec.experts import ExpertTrainer, SACConfig, maze_success  # deferred: start-up time (JAX)
 
     if args.expert not in EXPERTS:
         known = {
@@ -212,13 +204,11 @@ def cmd_expert(args) -> int:
 
 
 def _is_minari(name: str) -> bool:
-    from fidec.data.sources import source_of
-
     return source_of(name) == "minari"
 
 
 def cmd_download(args) -> int:
-    from fidec.data.download import download_dataset, download_minari
+    from fidec.data.download import download_dataset, download_minari  # deferred: start-up time
 
     if _is_minari(args.dataset):
         print(download_minari(args.dataset))
@@ -230,12 +220,10 @@ def cmd_download(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from fidec.data.catalog import get_spec
-    from fidec.data.verify import format_stats, verify_dataset
-    from fidec.paths import dataset_files
+    from fidec.data.verify import format_stats, verify_dataset  # deferred: start-up time
 
     if args.dataset.endswith(".npz") or args.dataset.startswith("npz:") or _is_minari(args.dataset):
-        from fidec.data.sources import canonical_env, load_task
+        from fidec.data.sources import load_task  # deferred: start-up time
 
         print(format_task(load_task(canonical_env(args.dataset), env_id=args.env_id)))
         return 0
@@ -263,8 +251,7 @@ def format_task(task) -> str:
 
 def _minari_rows(pattern: str | None) -> tuple[list[tuple], str]:
     """Rows for the local Minari datasets (or a note why there are none) for ``fidec data list``."""
-    from fidec.data.sources import minari as msrc
-    from fidec.errors import ConfigError
+    from fidec.data.sources import minari as msrc  # deferred: start-up time
 
     try:
         local = msrc.list_local()
@@ -299,10 +286,7 @@ def _size(n: int) -> str:
 
 
 def cmd_list(args) -> int:
-    from fidec.data.catalog import CATALOG
-    from fidec.data.generate import STAGING, sidecar_path
-    from fidec.io import read_json
-    from fidec.paths import dataset_dir, dataset_files
+    from fidec.data.generate import STAGING  # deferred: start-up time
 
     directory = dataset_dir(args.dataset_dir)
     rows = []

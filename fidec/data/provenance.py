@@ -1,0 +1,103 @@
+"""A dataset file's provenance: its sidecar (``{file}.json``, written by ``fidec data generate``: the request
+that made it, the expert, package versions) and the command that makes a missing dataset file, as every
+"missing file" message names it."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from fidec.data.catalog import CATALOG, DatasetSpec
+from fidec.data.expert import Expert
+from fidec.io import read_json, sha256_file
+from fidec.paths import dataset_files
+
+PROVENANCE_FORMAT = "fidec-dataset/1"
+#: OGBench's visual environments render 64x64 frames (ogbench/manipspace/__init__.py, ``visual_dict``).
+NATIVE_IMAGE_SIZE = 64
+
+
+def sidecar_path(npz_path: str | os.PathLike) -> Path:
+    """The provenance sidecar of a dataset file: ``cube-single-play-v0.npz`` -> ``...npz.json``."""
+    return Path(f"{npz_path}.json")
+
+
+def missing_remedy(name: str, directory: str | os.PathLike) -> str:
+    """The command that makes a missing file of dataset ``name`` in ``directory``, as a clause.
+
+    When the other split of the pair is there with a generation record, the command repeats its episode count
+    and seed: 'fidec data generate' then keeps that file and makes only the missing one (a plain command would
+    ask for OGBench's recipe count and refuse to touch the existing file)."""
+    spec = CATALOG.get(name)
+    where = f" --dataset-dir {directory}"
+    if spec is not None and not spec.generatable:
+        return f"get it with 'fidec data download {name}{where}' ({spec.reason} for local generation)"
+    train, val = dataset_files(name, directory)
+    record = next((r for r in (read_json(sidecar_path(p)) for p in (train, val) if p.exists()) if r), None)
+    if record is not None and isinstance(record.get("episodes"), dict):
+        eps, seed = record["episodes"].get("train"), record.get("seed", 0)
+        return f"create it with 'fidec data generate {name} --episodes {eps} --seed {seed}{where}'"
+    if train.exists() or val.exists():
+        return (
+            f"the other file of the pair has no generation record (a download?): get both with 'fidec data download "
+            f"{name}{where}' or make both with 'fidec data generate {name} --force{where}'"
+        )
+    return f"create it with 'fidec data generate {name}{where}'"
+
+
+def package_versions() -> dict:
+    """The versions of the packages a generated file depends on."""
+    out = {"python": platform.python_version()}
+    for pkg in ("fidec", "ogbench", "mujoco", "numpy", "gymnasium", "scipy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def expert_record(path: Path | None) -> dict | None:
+    """What the provenance records of the expert: its checksum and training step (not its path)."""
+    if path is None:
+        return None
+    meta = Expert.load(path).meta
+    return {"sha256": sha256_file(path), "step": meta.get("step"), "finished": meta.get("finished")}
+
+
+def request_record(
+    spec: DatasetSpec,
+    seed: int,
+    episodes: dict,
+    chunk_episodes: int,
+    expert: dict | None = None,
+    image_size: int | None = None,
+    episode_length: int | None = None,
+) -> dict:
+    """What a generation run is asked to make: every setting its files depend on (a sidecar records it)."""
+    request = {
+        "dataset": spec.name,
+        "env_id": spec.env_id,
+        "dataset_type": spec.dataset_type,
+        "episode_length": int(episode_length or spec.episode_length),
+        "recipe": dict(spec.recipe),
+        "seed": int(seed),
+        "episodes": dict(episodes),
+        "chunk_episodes": int(chunk_episodes),
+        "format": PROVENANCE_FORMAT,
+    }
+    if expert is not None:
+        request["expert"] = expert
+    if spec.pixels:  # what the frames are: OGBench's visual environments render the front_pixels camera
+        request["pixels"] = {"camera": "front_pixels", "image_size": int(image_size or NATIVE_IMAGE_SIZE)}
+    return request
+
+
+def sidecar_matches(sidecar: dict | None, request: dict, npz: Path) -> bool:
+    """Whether ``npz`` is the file ``request`` would make: its sidecar records the same request and size."""
+    if not sidecar or not npz.exists():
+        return False
+    if any(sidecar.get(k) != v for k, v in request.items()):
+        return False
+    return sidecar.get("size") == npz.stat().st_size
