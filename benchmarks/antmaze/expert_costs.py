@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from fidec.cli import quiet_warnings
-from fidec.data.expert_sac import SAC, SACConfig
+from fidec.experts import SAC, SACConfig
 
 quiet_warnings()
 

@@ -15,7 +15,7 @@ import sys
 import time
 
 from fidec.cli import quiet_warnings
-from fidec.data.expert_sac import EXPERT_FILE, Expert, SACConfig, default_expert_dir, evaluate_directional, maze_success
+from fidec.experts import EXPERT_FILE, Expert, SACConfig, default_expert_dir, evaluate_directional, maze_success
 
 quiet_warnings()
 
