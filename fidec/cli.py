@@ -1,4 +1,4 @@
-"""The ``fidec`` command. Each subcommand lives in the module that implements it and registers here.
+"""The ``fidec`` command. Each command group is a module of :mod:`fidec.commands`, listed here.
 
 Errors in the user's input (``FidecError``, bad flags) are printed as one line on stderr with a non-zero
 exit status; tracebacks are reserved for bugs.
@@ -15,12 +15,12 @@ from fidec.console import enable_compilation_cache, quiet_warnings
 
 # module path -> it defines ``register(subparsers)`` adding one or more subcommands with ``func`` set.
 COMMAND_MODULES = (
-    "fidec.train_cli",
-    "fidec.data.commands",
-    "fidec.demos.commands",
-    "fidec.sweep",
-    "fidec.report",
-    "fidec.bench_cli",
+    "fidec.commands.train",
+    "fidec.commands.data",
+    "fidec.commands.demo",
+    "fidec.commands.sweep",
+    "fidec.commands.report",
+    "fidec.commands.bench",
 )
 
 #: Commands that import MuJoCo (through OGBench): checked for a broken MUJOCO_GL first.

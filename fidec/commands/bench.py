@@ -6,14 +6,20 @@ Examples::
     fidec bench-speed --agents fd,fd-per-action,deflow,fql --compare-seeds 3 --out bench.json
     fidec bench-speed --agents fd --preset cpu --sweep batch,fisher --sweep-values 64,256
     fidec bench-speed --preset tiny --dispatch          # seconds; chunked vs one dispatch per update
+
+JAX and :mod:`fidec.bench` are imported inside the functions that measure, for start-up time: ``fidec --help``
+builds every command's parser without them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from fidec.errors import ConfigError
+from fidec.io import atomic_write_text, write_json
 
 
 def _csv(text: str) -> list[str]:
@@ -42,11 +48,7 @@ def cmd_bench(args) -> int:
 
 def _render(args) -> int:
     """Markdown from records measured earlier (no measuring)."""
-    import json
-    from pathlib import Path
-
     from fidec import bench
-    from fidec.io import atomic_write_text
 
     records = []
     for path in args.render:
@@ -64,7 +66,6 @@ def _render(args) -> int:
 
 def _bench(args) -> int:
     from fidec import bench
-    from fidec.io import atomic_write_text, write_json
 
     if args.render:
         return _render(args)
