@@ -42,12 +42,15 @@ import resource
 import statistics
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fidec.agents import make_agent
 from fidec.config import resolve
+from fidec.data.frames import FrameData, sample_frames
 from fidec.errors import ConfigError
 from fidec.train import init_states, make_chunk_fn
 
@@ -83,10 +86,6 @@ VISUAL_BENCH_ENV = "visual-cube-single-play-singletask-task1-v0"
 def synthetic_frames(frame_shape: tuple[int, ...], action_dim: int, size: int = 10_000, episode: int = 1001):
     """A device-resident pixel dataset (:class:`~fidec.data.frames.FrameData` arrays) of uint8 frames in episodes of
     ``episode`` frames; stacking, augmentation and the encoders cost the same whatever the pixel values."""
-    import numpy as np
-
-    from fidec.data.frames import FrameData
-
     rng = np.random.default_rng(0)
     rows = np.arange(size)
     valid = (rows + 1) % episode != 0
@@ -268,10 +267,6 @@ def prepare(case: Case, chunk: int, dataset_size: int = 10_000) -> Prepared:
     """Build the agent, states and synthetic data for ``case`` and compile its executable (timed)."""
     config = case.config()
     if case.image_shape:
-        from functools import partial
-
-        from fidec.data.frames import sample_frames
-
         data, frames = synthetic_frames(case.image_shape, case.action_dim, dataset_size)
         agent = make_agent(config, frames.obs_shape(config.frame_stack), case.action_dim)
         sampler = partial(sample_frames, frame_stack=config.frame_stack, p_aug=config.p_aug)

@@ -7,8 +7,7 @@ Examples::
     fidec bench-speed --agents fd --preset cpu --sweep batch,fisher --sweep-values 64,256
     fidec bench-speed --preset tiny --dispatch          # seconds; chunked vs one dispatch per update
 
-JAX and :mod:`fidec.bench` are imported inside the functions that measure, for start-up time: ``fidec --help``
-builds every command's parser without them.
+Its parser lists :mod:`fidec.bench`'s agents and sweeps, so this module imports the benchmark (and JAX) at the top.
 """
 
 from __future__ import annotations
@@ -18,6 +17,11 @@ import json
 import sys
 from pathlib import Path
 
+import jax
+
+from fidec import bench
+from fidec.bench import AGENT_VARIANTS, SWEEPS
+from fidec.config import PRESETS
 from fidec.errors import ConfigError
 from fidec.io import atomic_write_text, write_json
 
@@ -34,8 +38,6 @@ def _ints(text: str) -> list[int]:
 
 
 def cmd_bench(args) -> int:
-    import jax
-
     # compile_s must be a real compilation, not a hit in the CLI's persistent cache (unless --compile-cache)
     previous = jax.config.jax_enable_compilation_cache
     if not args.compile_cache:
@@ -48,8 +50,6 @@ def cmd_bench(args) -> int:
 
 def _render(args) -> int:
     """Markdown from records measured earlier (no measuring)."""
-    from fidec import bench
-
     records = []
     for path in args.render:
         try:
@@ -65,8 +65,6 @@ def _render(args) -> int:
 
 
 def _bench(args) -> int:
-    from fidec import bench
-
     if args.render:
         return _render(args)
     overrides = {}
@@ -109,9 +107,6 @@ def _bench(args) -> int:
 
 
 def register(sub) -> None:
-    from fidec.bench import AGENT_VARIANTS, SWEEPS
-    from fidec.config import PRESETS
-
     p = sub.add_parser(
         "bench-speed",
         help="measure training throughput (updates/s, compile time, memory, FLOPs, fraction of matmul peak)",

@@ -12,6 +12,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
 from fidec.config import AGENTS
@@ -121,8 +122,6 @@ SUITE_KEYS = set(SUITE_FIELDS)
 
 def packaged_suites() -> dict[str, Path]:
     """Suites shipped with fidec: name -> file."""
-    from importlib.resources import files
-
     root = files("fidec") / "suites"
     out = {}
     try:
@@ -174,7 +173,7 @@ def _parse(path: Path) -> dict:
     text = path.read_text()
     try:
         if path.suffix in (".yaml", ".yml"):
-            import yaml  # PyYAML comes with flax
+            import yaml  # only YAML suites need PyYAML (installed with flax)
 
             data = yaml.safe_load(text)
         else:
