@@ -24,8 +24,11 @@ import numpy as np
 
 from fidec.agents import Agent, AgentState, make_agent
 from fidec.config import Config, resolve
+from fidec.console import quiet_warnings
+from fidec.data.loading import check_env
 from fidec.errors import FidecError
 from fidec.io import atomic_write_bytes
+from fidec.train import Trainer, seed_slice
 
 
 def make_config(**overrides) -> Config:
@@ -38,12 +41,9 @@ def make_env(task: str, **kwargs):
     evaluates in it: ``ogbench.make_env_and_datasets(task, env_only=True)``. Plain ``gymnasium.make(task)``
     does not know these names (OGBench registers ``cube-single-singletask-task2-v0``, without the dataset
     type). ``kwargs`` go to the environment, e.g. ``render_mode="rgb_array"``."""
-    from fidec.console import quiet_warnings
-    from fidec.data.loading import check_env
-
     check_env(task)
     quiet_warnings()
-    import ogbench
+    import ogbench  # after quiet_warnings; and MuJoCo (under OGBench) fixes its GL backend when first imported
 
     return ogbench.make_env_and_datasets(task, env_only=True, **kwargs)
 
@@ -90,8 +90,6 @@ def train(
     config: Config | None = None, run_dir: str | os.PathLike = "runs/api", progress: bool = True, **overrides
 ) -> Policy:
     """Train a fresh run into ``run_dir`` and return the first seed's policy."""
-    from fidec.train import Trainer
-
     config = config or make_config(**overrides)
     trainer = Trainer.create(config, run_dir, progress=progress)
     trainer.run()
@@ -102,16 +100,12 @@ def resume(
     run_dir: str | os.PathLike, steps: int | None = None, progress: bool = True, online_steps: int | None = None
 ) -> Policy:
     """Continue a run exactly where its checkpoint left it; ``steps``/``online_steps`` extend it."""
-    from fidec.train import Trainer
-
     trainer = Trainer.resume(run_dir, steps=steps, progress=progress, online_steps=online_steps)
     trainer.run()
     return _policy_from_trainer(trainer, 0)
 
 
 def _policy_from_trainer(trainer, index: int) -> Policy:
-    from fidec.train import seed_slice
-
     return Policy(trainer.agent, seed_slice(trainer.states.params, index), seed=trainer.member_seeds[index])
 
 
@@ -119,8 +113,6 @@ def load(path: str | os.PathLike, seed_index: int = 0) -> Policy:
     """A policy from a file written by ``Policy.save`` or from a run folder's latest checkpoint."""
     path = Path(path)
     if path.is_dir():
-        from fidec.train import Trainer
-
         trainer = Trainer.resume(path, progress=False, read_only=True)
         if not 0 <= seed_index < len(trainer.member_seeds):
             raise FidecError(

@@ -42,24 +42,27 @@ import resource
 import statistics
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fidec.agents import make_agent
 from fidec.config import resolve
+from fidec.data.frames import FrameData, sample_frames
 from fidec.errors import ConfigError
 from fidec.train import init_states, make_chunk_fn
 
-#: Figures of the authors' released implementation on this 2-core CPU (issue 6): paper preset, one seed.
+#: Throughput of the authors' released implementation on a 2-core CPU: paper preset, one seed.
 PUBLISHED_UPDATES_PER_S = {"fd": 2.8, "deflow": 5.85, "fql": 9.4}
-#: The issue's targets (about 1.2x the published figures).
+#: fidec's targets: about 1.2x the published figures.
 TARGET_UPDATES_PER_S = {"fd": 3.4, "deflow": 7.3, "fql": 11.5}
-#: The matmul peak of the published figures' machine as the issue quotes it (GFLOP/s, 2-core CPU, fp32).
+#: The matmul peak quoted for the published figures' machine (GFLOP/s, 2-core CPU, fp32).
 QUOTED_PEAK_GFLOPS = 180.0
 #: cube-single-play (OGBench): the default dimensions of the benchmark, as in the published figures' tasks.
 DEFAULT_OBS_DIM, DEFAULT_ACTION_DIM = 28, 5
-#: ``--sweep`` name -> default values (the issue's ranges).
+#: ``--sweep`` name -> default values.
 SWEEPS = {
     "batch": (64, 128, 256, 512, 1024),
     "fisher": (1, 2, 4, 8, 16),
@@ -83,10 +86,6 @@ VISUAL_BENCH_ENV = "visual-cube-single-play-singletask-task1-v0"
 def synthetic_frames(frame_shape: tuple[int, ...], action_dim: int, size: int = 10_000, episode: int = 1001):
     """A device-resident pixel dataset (:class:`~fidec.data.frames.FrameData` arrays) of uint8 frames in episodes of
     ``episode`` frames; stacking, augmentation and the encoders cost the same whatever the pixel values."""
-    import numpy as np
-
-    from fidec.data.frames import FrameData
-
     rng = np.random.default_rng(0)
     rows = np.arange(size)
     valid = (rows + 1) % episode != 0
@@ -268,10 +267,6 @@ def prepare(case: Case, chunk: int, dataset_size: int = 10_000) -> Prepared:
     """Build the agent, states and synthetic data for ``case`` and compile its executable (timed)."""
     config = case.config()
     if case.image_shape:
-        from functools import partial
-
-        from fidec.data.frames import sample_frames
-
         data, frames = synthetic_frames(case.image_shape, case.action_dim, dataset_size)
         agent = make_agent(config, frames.obs_shape(config.frame_stack), case.action_dim)
         sampler = partial(sample_frames, frame_stack=config.frame_stack, p_aug=config.p_aug)
@@ -512,7 +507,7 @@ def comparisons(records: list[dict]) -> list[str]:
             *rows,
             "",
             "The last column is an estimate, not a measurement: the fraction of the matmul peak measured on the spot, "
-            f"times the {QUOTED_PEAK_GFLOPS:.0f} GFLOP/s the issue quotes for the machine of the published figures, "
+            f"times the {QUOTED_PEAK_GFLOPS:.0f} GFLOP/s quoted for the machine of the published figures, "
             "divided by the update's FLOPs. Under contention (on-the-spot peak below the quoted one) it estimates the "
             "idle-machine speed; when the probe measures more than the quoted peak it removes that head start. It "
             "assumes that the update keeps its fraction of the peak.",

@@ -1,4 +1,4 @@
-"""The ``fidec`` command. Each subcommand lives in the module that implements it and registers here.
+"""The ``fidec`` command. Each command group is a module of :mod:`fidec.commands`, listed here.
 
 Errors in the user's input (``FidecError``, bad flags) are printed as one line on stderr with a non-zero
 exit status; tracebacks are reserved for bugs.
@@ -11,16 +11,19 @@ import importlib
 import os
 import sys
 
+from fidec import __version__
 from fidec.console import enable_compilation_cache, quiet_warnings
+from fidec.errors import FidecError
+from fidec.rendering import align_pyopengl_platform, default_offscreen_gl, names_pixel_task
 
 # module path -> it defines ``register(subparsers)`` adding one or more subcommands with ``func`` set.
 COMMAND_MODULES = (
-    "fidec.train_cli",
+    "fidec.commands.train",
     "fidec.commands.data",
-    "fidec.demos.commands",
-    "fidec.sweep",
-    "fidec.report",
-    "fidec.bench_cli",
+    "fidec.commands.demo",
+    "fidec.commands.sweep",
+    "fidec.commands.report",
+    "fidec.commands.bench",
 )
 
 #: Commands that import MuJoCo (through OGBench): checked for a broken MUJOCO_GL first.
@@ -39,8 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="fidec", description="fidec: Fisher Decorator, DeFlow, FQL and flow BC for offline RL on OGBench"
     )
-    from fidec import __version__
-
     parser.add_argument("--version", action="version", version=f"fidec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
@@ -55,10 +56,8 @@ def check_mujoco_gl() -> None:
     backend = os.environ.get("MUJOCO_GL")
     if not backend:
         return
-    from fidec.errors import FidecError
-
     try:
-        import mujoco  # noqa: F401
+        import mujoco  # noqa: F401 - the check is the import itself, once MUJOCO_GL is settled
     except Exception as e:  # noqa: BLE001 - whatever the GL loader raises
         lib = {"osmesa": "libosmesa6", "egl": "libegl1"}.get(backend.lower(), "its library")
         raise FidecError(
@@ -69,16 +68,12 @@ def check_mujoco_gl() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fidec.errors import FidecError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     enable_compilation_cache()
     quiet_warnings()
     try:
         if args.command in USES_MUJOCO and getattr(args, "data_command", None) != "list":
-            from fidec.rendering import align_pyopengl_platform, default_offscreen_gl, names_pixel_task
-
             if names_pixel_task(sys.argv[1:] if argv is None else list(argv)):
                 default_offscreen_gl()  # pixel tasks render their observations (fidec/rendering.py)
             align_pyopengl_platform()

@@ -1,10 +1,10 @@
-"""The budget frontier (issue 10): does the Fisher metric's *shape* beat the isotropic one at equal step length?
+"""The budget frontier: does the Fisher metric's *shape* beat the isotropic one at equal step length?
 
 At one target divergence ε the two metrics allow different step lengths, so success at a shared ε mixes shape
 and length. Across an ε sweep each (task, agent variant) traces a frontier: success against ε, against the
 measured mean squared displacement E[δ²] (the isotropic divergence, ``sq_displacement``) and against the
 measured Fisher divergence (``divergence_fisher``), both averaged over the last fifth of training
-(:func:`fidec.report.run_diagnostics`).
+(:func:`fidec.report.runs.run_diagnostics`).
 
 The statistic: for FD curve A and DeFlow curve B on one task, interpolate each curve's mean success linearly in
 log E[δ²] and average A − B over a grid spanning the displacements both curves reached. Its 95 % CI comes from
@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from fidec.plots import plt  # pyplot with the backend fidec.plots sets
+from fidec.report.runs import run_diagnostics
 
 #: x axes of the frontier: (key in the Point, axis label, log scale)
 AXES = (
@@ -53,8 +56,6 @@ def curve_label(label: str) -> str:
 
 def frontier_points(runs) -> list[Point]:
     """One point per refinement run (fd/deflow) with a score and both measured divergences."""
-    from fidec.report import run_diagnostics
-
     out = []
     for r in runs:
         if r.agent not in ("fd", "deflow") or r.score is None:
@@ -187,11 +188,6 @@ def table(points: list[Point]) -> dict:
 
 def plot(points: list[Point], env: str, path: Path, colors: dict) -> Path:
     """Three panels for one task: success against ε, E[δ²] and the Fisher divergence; mean ± std over seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     here = [p for p in points if p.env == env]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for ax, (key, label, log) in zip(axes, AXES, strict=True):

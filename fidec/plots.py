@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from pathlib import Path
 
@@ -10,14 +12,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from fidec.io import atomic_write_bytes  # noqa: E402
 from fidec.runs import MetricsLog
 
 
 def save_figure(fig, path: str | os.PathLike) -> Path:
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
@@ -56,8 +57,6 @@ def learning_curve(run_dir, path) -> Path:
             ax.axvline(online_start, color="tab:red", ls=":", lw=1.2, label="online phase starts")
         axes[0].legend(loc="upper left", fontsize=8)
     axes[1].legend(fontsize=8)
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(6))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x >= 1000 else f"{x:g}"))
@@ -67,8 +66,6 @@ def learning_curve(run_dir, path) -> Path:
 
 def _online_start(run_dir) -> int | None:
     """The step where the run's online phase starts (its offline steps), or None for an offline run."""
-    import json
-
     try:
         cfg = json.loads((Path(run_dir) / "config.json").read_text())["config"]
     except (OSError, ValueError, KeyError):

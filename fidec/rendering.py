@@ -10,8 +10,10 @@ installed, before anything imports MuJoCo; worker processes inherit it.
 from __future__ import annotations
 
 import ctypes.util
+import json
 import os
 import sys
+from pathlib import Path
 
 from fidec.errors import FidecError
 
@@ -57,9 +59,6 @@ def align_pyopengl_platform() -> None:
 
 def names_pixel_task(argv: list[str]) -> bool:
     """Whether a command line names a visual-* task or dataset, directly or through a run folder's config."""
-    import json
-    from pathlib import Path
-
     for arg in argv:
         if "visual-" in arg:
             return True

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import multiprocessing as mp
 import os
 import queue as queue_mod
 import shutil
@@ -49,7 +48,7 @@ from fidec.errors import DatasetError, FidecError
 from fidec.io import atomic_open, fsync_dir, read_json, remove_stale_temporaries, sha256_file, write_json
 from fidec.paths import dataset_dir as resolve_dataset_dir
 from fidec.paths import dataset_files
-from fidec.procs import die_with_parent
+from fidec.procs import RayTasks, die_with_parent, spawn_context, spawn_pool, start_ray, stop_pool
 from fidec.rendering import require_offscreen_gl
 
 STAGING = ".fidec-staging"
@@ -442,8 +441,7 @@ def _progress_bar(spec: DatasetSpec, total: int, initial: int, enabled: bool):
 
 def _run_local(spec, pending: list[Chunk], stage: Path, n_workers: int, progress: bool, total, done) -> int:
     """Collect ``pending`` chunks in ``n_workers`` spawned processes; returns the steps collected."""
-    ctx = mp.get_context("spawn")
-    progress_queue = ctx.Queue()
+    progress_queue = spawn_context().Queue()
     bar = _progress_bar(spec, total, done, progress)
     steps = 0  # as reported per episode, for the progress bar
     collected = 0  # as returned per chunk
@@ -461,9 +459,7 @@ def _run_local(spec, pending: list[Chunk], stage: Path, n_workers: int, progress
             bar.update(1)
             bar.set_postfix_str(f"{steps / (time.perf_counter() - t0):,.0f} transitions/s", refresh=False)
 
-    ex = cf.ProcessPoolExecutor(
-        max_workers=n_workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue, os.getpid())
-    )
+    ex = spawn_pool(n_workers, initializer=_init_worker, initargs=(progress_queue,))
     try:
         futures = [ex.submit(run_chunk, c, str(stage)) for c in pending]
         remaining = set(futures)
@@ -481,11 +477,7 @@ def _run_local(spec, pending: list[Chunk], stage: Path, n_workers: int, progress
             f"finished chunks are kept in {stage}: run the same command again to finish"
         ) from None
     except BaseException:
-        procs = list((getattr(ex, "_processes", None) or {}).values())  # our own workers, before shutdown drops them
-        ex.shutdown(wait=False, cancel_futures=True)
-        for p in procs:
-            with contextlib.suppress(Exception):
-                p.terminate()
+        stop_pool(ex)
         raise
     finally:
         bar.close()
@@ -497,28 +489,14 @@ def _run_ray(spec, pending: list[Chunk], stage: Path, n_workers: int, progress: 
     """Collect chunks as Ray tasks (one CPU each, on any node of the cluster ``ray.init`` connects to:
     ``RAY_ADDRESS`` or a local one). Chunks come back to this process, which writes them, so the nodes need
     fidec installed but no shared filesystem."""
-    try:
-        import ray
-    except ImportError:
-        raise FidecError(
-            "backend 'ray' needs Ray, which is not installed: pip install 'fidec[ray]' (or use --backend local)"
-        ) from None
-    if not ray.is_initialized():
-        ray.init(ignore_reinit_error=True, log_to_driver=False)
+    ray, _ = start_ray()  # left running: this process may generate more datasets
     remote = ray.remote(num_cpus=1)(collect_chunk)
     bar = _progress_bar(spec, total, done, progress)
     steps = 0
     t0 = time.perf_counter()
-    todo = list(pending)
-    in_flight: dict = {}
     try:
-        while todo or in_flight:
-            while todo and len(in_flight) < max(n_workers, 1):
-                c = todo.pop(0)
-                in_flight[remote.remote(c)] = c
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
-            c = in_flight.pop(ready[0])
-            arrays = ray.get(ready[0])
+        for c, ref in RayTasks(ray, remote, pending, max_in_flight=n_workers):
+            arrays = ray.get(ref)
             write_chunk(arrays, stage / c.filename)
             steps += int(arrays["episode_lengths"].sum())
             bar.update(c.episodes)

@@ -6,14 +6,24 @@ Examples::
     fidec bench-speed --agents fd,fd-per-action,deflow,fql --compare-seeds 3 --out bench.json
     fidec bench-speed --agents fd --preset cpu --sweep batch,fisher --sweep-values 64,256
     fidec bench-speed --preset tiny --dispatch          # seconds; chunked vs one dispatch per update
+
+Its parser lists :mod:`fidec.bench`'s agents and sweeps, so this module imports the benchmark (and JAX) at the top.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
+import jax
+
+from fidec import bench
+from fidec.bench import AGENT_VARIANTS, SWEEPS
+from fidec.config import PRESETS
 from fidec.errors import ConfigError
+from fidec.io import atomic_write_text, write_json
 
 
 def _csv(text: str) -> list[str]:
@@ -28,8 +38,6 @@ def _ints(text: str) -> list[int]:
 
 
 def cmd_bench(args) -> int:
-    import jax
-
     # compile_s must be a real compilation, not a hit in the CLI's persistent cache (unless --compile-cache)
     previous = jax.config.jax_enable_compilation_cache
     if not args.compile_cache:
@@ -42,12 +50,6 @@ def cmd_bench(args) -> int:
 
 def _render(args) -> int:
     """Markdown from records measured earlier (no measuring)."""
-    import json
-    from pathlib import Path
-
-    from fidec import bench
-    from fidec.io import atomic_write_text
-
     records = []
     for path in args.render:
         try:
@@ -63,9 +65,6 @@ def _render(args) -> int:
 
 
 def _bench(args) -> int:
-    from fidec import bench
-    from fidec.io import atomic_write_text, write_json
-
     if args.render:
         return _render(args)
     overrides = {}
@@ -108,9 +107,6 @@ def _bench(args) -> int:
 
 
 def register(sub) -> None:
-    from fidec.bench import AGENT_VARIANTS, SWEEPS
-    from fidec.config import PRESETS
-
     p = sub.add_parser(
         "bench-speed",
         help="measure training throughput (updates/s, compile time, memory, FLOPs, fraction of matmul peak)",

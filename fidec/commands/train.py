@@ -2,6 +2,9 @@
 
 Every field of :class:`fidec.config.Config` is a flag (``hidden_dims`` -> ``--hidden-dims 256,256``,
 booleans as ``--lagrangian/--no-lagrangian``); flags override the preset, which overrides the defaults.
+
+The modules that do the work (and load JAX) are imported inside the ``cmd_*`` functions, for start-up time:
+``fidec --help`` builds every command's parser without them.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import sys
 import typing
 from pathlib import Path
 
-from fidec.config import FIELDS, UNDOCUMENTED, Config, preset_fields, resolve
+from fidec.config import FIELDS, QUICKSTART, UNDOCUMENTED, Config, preset_fields, resolve
 from fidec.config.coerce import from_text
 from fidec.config.coerce import nonneg_int as _nonneg_int
 from fidec.config.coerce import positive_int as _pos_int
 from fidec.errors import ConfigError
+from fidec.paths import dataset_dir, dataset_files
 
 SKIP_FIELDS = {"family"}
 #: fields some preset changes: their --help default is the dataclass default, before the preset applies.
@@ -187,8 +191,6 @@ def cmd_evaluate(args) -> int:
 
 def cmd_quickstart(args) -> int:
     """Create the default dataset if absent, then train FD (and optionally flow BC) on the default task."""
-    from fidec.config import QUICKSTART
-    from fidec.paths import dataset_dir, dataset_files
     from fidec.train import Trainer, format_summary
 
     d = dataset_dir(args.dataset_dir)
