@@ -185,9 +185,9 @@ def _init_worker(progress_queue, parent_pid: int | None = None) -> None:
 
 def collect_chunk(chunk: Chunk, progress_queue=None) -> dict[str, np.ndarray]:
     """Collect a chunk's episodes with a fresh environment: arrays in file order, plus ``episode_lengths``."""
-    from fidec.data.recipes import Collector, episode_seed
+    from fidec.data.recipes import OracleCollector, episode_seed
 
-    collector = Collector(
+    collector = OracleCollector(
         get_spec(chunk.dataset), expert=chunk.expert, image_size=chunk.image_size, episode_length=chunk.episode_length
     )
     parts: dict[str, list] = {}
