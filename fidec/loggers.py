@@ -15,6 +15,7 @@ truncates it); the optional sinks mirror its numbers under ``<kind>/<name>`` (``
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 from pathlib import Path
 
@@ -56,8 +57,6 @@ PACKAGES = {"tensorboard": "tensorboardX", "wandb": "wandb"}
 
 def require_loggers(text: str | None) -> None:
     """Raise the one-line FidecError naming the extra to install if a named logger's package is missing."""
-    import importlib
-
     for name in parse_loggers(text):
         try:
             importlib.import_module(PACKAGES[name])
@@ -70,7 +69,7 @@ class TensorBoardSink:
 
     def __init__(self, run_dir: Path, seeds: list[int], start_step: int = 0):
         try:
-            from tensorboardX import SummaryWriter
+            from tensorboardX import SummaryWriter  # an optional dependency (fidec[tensorboard])
         except ImportError:
             raise _missing("tensorboard", "tensorboardX") from None
         purge = start_step + 1 if start_step else None  # a resumed run redoes the steps after its checkpoint
@@ -96,7 +95,7 @@ class WandbSink:
 
     def __init__(self, run_dir: Path, seeds: list[int], config: dict):
         try:
-            import wandb
+            import wandb  # an optional dependency (fidec[wandb])
         except ImportError:
             raise _missing("wandb", "wandb") from None
         group = run_dir.resolve().name
@@ -129,7 +128,8 @@ class WandbSink:
 
 
 class RecordStream:
-    """``append(records)`` writes metrics.jsonl/csv first (atomically), then mirrors to the other sinks."""
+    """``append(records)`` appends to metrics.jsonl/csv first (:class:`~fidec.runs.MetricsLog`), then mirrors to the
+    other sinks."""
 
     def __init__(self, log: MetricsLog, sinks: list | None = None):
         self.log = log
