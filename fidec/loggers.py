@@ -15,7 +15,6 @@ truncates it); the optional sinks mirror its numbers under ``<kind>/<name>`` (``
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 from pathlib import Path
 
@@ -57,6 +56,8 @@ PACKAGES = {"tensorboard": "tensorboardX", "wandb": "wandb"}
 
 def require_loggers(text: str | None) -> None:
     """Raise the one-line FidecError naming the extra to install if a named logger's package is missing."""
+    import importlib
+
     for name in parse_loggers(text):
         try:
             importlib.import_module(PACKAGES[name])

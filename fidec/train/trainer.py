@@ -54,7 +54,7 @@ def _check_observations(config: Config, task: Task) -> None:
 class Trainer:
     """Owns one run folder. ``Trainer(config, run_dir).run()`` trains; ``Trainer.resume(run_dir)`` continues.
 
-    With ``online_steps > 0`` the offline steps are followed by the online phase (:mod:`fidec.online`)."""
+    With ``online_steps > 0`` the offline steps are followed by the online phase (:mod:`fidec.train.online`)."""
 
     def __init__(self, config: Config, run_dir: str | Path, task: Task | None = None, progress: bool = True):
         config.validate()
