@@ -16,6 +16,7 @@ per-episode success, return and length are identical (``tests/test_evaluate.py``
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fidec.errors import FidecError
+from fidec.rendering import require_offscreen_gl
 
 EVAL_MODES = ("vectorised", "sequential")
 
@@ -182,8 +184,6 @@ class _Workers:
     """Environments spread round-robin over worker processes (env ``i`` lives in worker ``i % workers``)."""
 
     def __init__(self, make_env: Callable[[], object], workers: int):
-        import multiprocessing as mp
-
         ctx = mp.get_context("spawn")  # fork is unsafe once JAX has started threads
         self.conns, self.procs = [], []
         for _ in range(workers):
@@ -358,8 +358,6 @@ def render_kwargs(task, width: int = 256, height: int = 256) -> dict:
 def make_render_env(task, width: int = 256, height: int = 256):
     """The task's env with rgb_array rendering, or a FidecError saying how to enable MuJoCo rendering."""
     if getattr(task, "pixels", False):
-        from fidec.rendering import require_offscreen_gl
-
         require_offscreen_gl(task.env_name)
     if "MUJOCO_GL" not in os.environ:
         raise FidecError(
@@ -379,7 +377,7 @@ def make_render_env(task, width: int = 256, height: int = 256):
 
 
 def save_gif(frames: list, path: str | os.PathLike, fps: int = 30) -> Path:
-    from PIL import Image
+    from PIL import Image  # Pillow (matplotlib's dependency): loaded only where a video is written (start-up time)
 
     path = Path(path)
     # small pixel-task frames (64x64) are enlarged 4x, pixel for pixel

@@ -59,7 +59,7 @@ class TensorBoardSink:
 
     def __init__(self, run_dir: Path, seeds: list[int], start_step: int = 0):
         try:
-            from tensorboardX import SummaryWriter
+            from tensorboardX import SummaryWriter  # an optional dependency (fidec[tensorboard])
         except ImportError:
             raise _missing("tensorboard", "tensorboardX") from None
         purge = start_step + 1 if start_step else None  # a resumed run redoes the steps after its checkpoint
@@ -85,7 +85,7 @@ class WandbSink:
 
     def __init__(self, run_dir: Path, seeds: list[int], config: dict):
         try:
-            import wandb
+            import wandb  # an optional dependency (fidec[wandb])
         except ImportError:
             raise _missing("wandb", "wandb") from None
         group = run_dir.resolve().name
@@ -118,7 +118,8 @@ class WandbSink:
 
 
 class RecordStream:
-    """``append(records)`` writes metrics.jsonl/csv first (atomically), then mirrors to the other sinks."""
+    """``append(records)`` appends to metrics.jsonl/csv first (:class:`~fidec.runs.MetricsLog`), then mirrors to the
+    other sinks."""
 
     def __init__(self, log: MetricsLog, sinks: list | None = None):
         self.log = log

@@ -1,11 +1,12 @@
-"""Run folders: atomic file writes, metric logs (CSV + JSONL, every record carries its ``step``), summaries.
+"""Run folders: one writer per folder, metric logs (JSONL + CSV, appended; every record carries its ``step``),
+summaries.
 
 Layout of a run folder::
 
     config.json        resolved configuration (+ versions, reward timing)
-    metrics.jsonl      every record: {"kind": "train"|"eval", "step": ..., "seed": ..., ...}
-    train.csv          train records (loss terms, alpha, Fisher statistics, updates/s, wall time)
-    eval.csv           eval records (success rate, returns)
+    metrics.jsonl      every record: {"kind": "train"|"eval", "step": ..., "seed": ..., ...} (appended)
+    train.csv          train records (loss terms, alpha, Fisher statistics, updates/s, wall time), a view of the jsonl
+    eval.csv           eval records (success rate, returns), a view of the jsonl
     checkpoint.msgpack latest state (written atomically; never one with a NaN/inf)
     .fidec.lock        held (flock) by the one process writing the folder
     summary.json       final/best success and the paper-protocol score per seed
@@ -21,6 +22,7 @@ import math
 import os
 from pathlib import Path
 
+from fidec.errors import FidecError, RunFolderBusy
 from fidec.io import atomic_write_text
 
 LOCK_FILE = ".fidec.lock"
@@ -41,14 +43,12 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
-        from fidec.errors import FidecError, RunFolderBusy
-
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise FidecError(f"run folder {self.run_dir} is a file; choose another --run-dir")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            import fcntl
+            import fcntl  # POSIX only: an optional module of the standard library
         except ImportError:  # not POSIX: no lock
             self._fd = fd
             return self
@@ -102,7 +102,19 @@ def _clean(v):
 
 
 class MetricsLog:
-    """Append-only metric files of one run folder, truncatable to a step (for exact resume)."""
+    """Append-only metric files of one run folder, truncatable to a step (for exact resume).
+
+    ``metrics.jsonl`` is the record of truth. :meth:`append` adds its records' lines at the end of the file in one
+    write, flushed to disk, so an append costs the size of its records, not of the run. A writer killed mid-append
+    may leave a last line without its newline: :meth:`records` skips it, and the next :meth:`append` or
+    :meth:`truncate_after` (resume) cuts it off, so a torn append reads as one that never happened.
+
+    ``train.csv`` and ``eval.csv`` are views of it, one row per record of their kind, under a header of every column
+    their records have (``step``, ``seed``, then the others sorted). An append adds rows under the file's header;
+    when a record brings a column the header lacks (a run's first records of a kind, the online phase's first), or
+    the CSV is missing or ends in a torn row, that CSV is rewritten whole and atomically from ``metrics.jsonl``, so
+    its header always names every column. :meth:`truncate_after` rewrites all three files atomically.
+    """
 
     def __init__(self, run_dir: str | os.PathLike):
         self.dir = Path(run_dir)
@@ -112,7 +124,8 @@ class MetricsLog:
         if not self.jsonl.exists():
             return []
         out = []
-        for line in self.jsonl.read_text().splitlines():
+        # the last piece is empty when the file ends with a newline, else a torn line of a killed writer: skipped
+        for line in self.jsonl.read_text().split("\n")[:-1]:
             if line.strip():
                 rec = json.loads(line)
                 if kind is None or rec.get("kind") == kind:
@@ -121,9 +134,28 @@ class MetricsLog:
 
     def append(self, records: list[dict]) -> None:
         records = [{k: _clean(v) for k, v in r.items()} for r in records]
-        all_records = self.records() + records
-        # Rewrite atomically: a crash mid-write never leaves a half record behind.
-        self._write(all_records)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        _cut_torn_line(self.jsonl)
+        with open(self.jsonl, "a") as f:
+            f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+            f.flush()
+            os.fsync(f.fileno())
+        everything = None
+        for kind in ("train", "eval"):
+            rows = [r for r in records if r.get("kind") == kind]
+            path = self.dir / f"{kind}.csv"
+            header = _csv_header(path)
+            if header is None or not set(_columns(rows)) <= set(header):
+                if everything is None:
+                    everything = self.records()
+                _write_csv(path, [r for r in everything if r.get("kind") == kind])
+            elif rows:
+                buf = io.StringIO()
+                csv.DictWriter(buf, fieldnames=header, extrasaction="ignore").writerows(rows)
+                with open(path, "a", newline="") as f:
+                    f.write(buf.getvalue())
+                    f.flush()
+                    os.fsync(f.fileno())
 
     def truncate_after(self, step: int) -> None:
         """Drop every record with ``step`` > ``step`` (records made after the checkpoint being resumed)."""
@@ -132,17 +164,55 @@ class MetricsLog:
     def _write(self, records: list[dict]) -> None:
         atomic_write_text(self.jsonl, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
         for kind in ("train", "eval"):
-            rows = [r for r in records if r.get("kind") == kind]
-            cols: list[str] = []
-            for r in rows:
-                cols += [k for k in r if k not in cols and k != "kind"]
-            first = [c for c in ("step", "seed") if c in cols]
-            cols = first + sorted(c for c in cols if c not in first)
-            buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
-            atomic_write_text(self.dir / f"{kind}.csv", buf.getvalue())
+            _write_csv(self.dir / f"{kind}.csv", [r for r in records if r.get("kind") == kind])
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    """The CSV columns of ``rows``: ``step`` and ``seed`` first, then every other field but ``kind``, sorted."""
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols and k != "kind"]
+    first = [c for c in ("step", "seed") if c in cols]
+    return first + sorted(c for c in cols if c not in first)
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=_columns(rows), extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _csv_header(path: Path) -> list[str] | None:
+    """The columns a CSV's header names, or None when the file is missing or its last row is torn."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline()
+            end = f.seek(0, os.SEEK_END)
+            f.seek(max(end - 1, 0))
+            if f.read(1) != b"\n":
+                return None
+    except FileNotFoundError:
+        return None
+    return next(csv.reader([first.decode()]), [])
+
+
+def _cut_torn_line(path: Path) -> None:
+    """Cut a last line without its newline (a killed writer's torn append) off ``path``."""
+    try:
+        f = open(path, "rb+")
+    except FileNotFoundError:
+        return
+    with f:
+        end = f.seek(0, os.SEEK_END)
+        if end == 0:
+            return
+        f.seek(end - 1)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        f.truncate(f.read().rfind(b"\n") + 1)
 
 
 def paper_score(successes: list[float]) -> float | None:

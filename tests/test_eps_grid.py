@@ -1,4 +1,4 @@
-"""Several target divergences in one process (``--target-divergences``, the budget frontier on a GPU).
+"""Several target divergences in one process (``--target-divergences``: the frontier's ε grid on a GPU).
 
 The ε × seed grid is vmapped like the seeds: each member must train exactly as its own single-ε run would, the
 Lagrangian must see each member's own ε, and each ε's records must land in a sub-run folder that reports and

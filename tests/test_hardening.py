@@ -486,9 +486,9 @@ def test_unknown_task_error_is_short_with_close_matches(capsys):
 
 
 def test_progress_shows_one_rate_and_an_eta_and_evaluations_stay(tiny_dataset_dir, tmp_path, capsys, monkeypatch):
-    import fidec.train as train
+    import fidec.train.offline as offline
 
-    monkeypatch.setattr(train, "SLOW_RUN_WARNING_S", 0.0)  # any run is "slow": the warning must appear
+    monkeypatch.setattr(offline, "SLOW_RUN_WARNING_S", 0.0)  # any run is "slow": the warning must appear
     capsys.readouterr()
     Trainer.create(tiny(tiny_dataset_dir, steps=40, agent="bc"), tmp_path / "run", progress=True).run()
     err = capsys.readouterr().err

@@ -107,3 +107,36 @@ def test_logger_names_are_checked():
     assert parse_loggers("none") == () and parse_loggers("wandb,tensorboard") == ("wandb", "tensorboard")
     with pytest.raises(ConfigError, match="unknown logger 'mlflow'"):
         parse_loggers("tensorboard,mlflow")
+
+
+def test_metrics_log_appends_and_a_torn_append_reads_as_never_written(tmp_path):
+    """metrics.jsonl and the CSVs grow by appends; a killed writer's torn last line is skipped on read and cut by
+    the next append or resume; a new column rewrites that CSV with a header naming every column."""
+    log = MetricsLog(tmp_path)
+    log.append([{"kind": "train", "step": 10, "seed": 0, "loss": 1.0}, {"kind": "eval", "step": 10, "seed": 0}])
+    first = (tmp_path / "metrics.jsonl").read_bytes()
+    log.append([{"kind": "train", "step": 20, "seed": 0, "loss": 2.0}])
+    assert (tmp_path / "metrics.jsonl").read_bytes().startswith(first)  # appended, not rewritten
+    assert (tmp_path / "train.csv").read_text().splitlines() == ["step,seed,loss", "10,0,1.0", "20,0,2.0"]
+
+    with open(tmp_path / "metrics.jsonl", "a") as f:  # a writer killed mid-append
+        f.write('{"kind": "train", "loss": 3.0, "se')
+    with open(tmp_path / "train.csv", "a") as f:
+        f.write("30,0,")
+    assert [r["step"] for r in log.records()] == [10, 10, 20]
+    log.append([{"kind": "train", "step": 30, "seed": 0, "loss": 3.0, "phase": "online"}])  # a new column
+    assert [r["step"] for r in log.records()] == [10, 10, 20, 30]
+    assert (tmp_path / "train.csv").read_text().splitlines() == [
+        "step,seed,loss,phase",
+        "10,0,1.0,",
+        "20,0,2.0,",
+        "30,0,3.0,online",
+    ]
+    assert (tmp_path / "eval.csv").read_text().splitlines() == ["step,seed", "10,0"]
+
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"kind": "ev')
+    log.truncate_after(20)  # resume: the torn line and the records after the checkpoint go
+    assert (tmp_path / "metrics.jsonl").read_text().endswith("\n")
+    assert [r["step"] for r in log.records()] == [10, 10, 20]
+    assert (tmp_path / "train.csv").read_text().splitlines() == ["step,seed,loss", "10,0,1.0", "20,0,2.0"]

@@ -1,4 +1,5 @@
-"""Offline-to-online fine-tuning (fidec/online): buffer growth, balanced batches, masks, exact resume, bad input."""
+"""Offline-to-online fine-tuning (fidec/online, fidec.train.online): buffer growth,
+balanced batches, masks, exact resume, bad input."""
 
 import json
 
@@ -13,7 +14,7 @@ from fidec.config import resolve
 from fidec.data.sources.task import Task
 from fidec.errors import FidecError
 from fidec.online import buffer as ob
-from fidec.online.collect import Collector
+from fidec.online.collect import OnlineCollector
 from fidec.runs import MetricsLog
 from fidec.train import Trainer
 
@@ -118,7 +119,7 @@ def test_buffer_samples_what_fqls_buffer_holds(n_data, m, buffer_size):
 
 # ---------------------------------------------------------------------------------------------- transitions
 def test_masks_and_rewards_follow_success_as_in_the_offline_labels():
-    col = Collector(goal_task(), [0, 1])
+    col = OnlineCollector(goal_task(), [0, 1])
     col.reset_all()
     rows = []
     for t in range(40):
@@ -137,7 +138,7 @@ def test_ogbench_online_masks_follow_success_as_relabel_dataset_computes_them():
 
     env_name = "pointmaze-medium-navigate-singletask-task1-v0"
     task = Task(env_name, "pointmaze-medium-navigate-v0", {}, {}, "/tmp", env_factory=lambda **kw: make_env(env_name))
-    col = Collector(task, [0])
+    col = OnlineCollector(task, [0])
     col.reset_all()
     u = col.envs[0].unwrapped
     goal, tol = np.asarray(u.cur_goal_xy), u._goal_tol
@@ -176,7 +177,7 @@ def test_freezing_the_flow_keeps_it_exactly_and_trains_the_rest():
 def test_online_run_grows_the_buffer_by_one_per_env_step_and_resumes_bit_identically(tmp_path, monkeypatch):
     """README 'Offline to online': after a kill, the resumed run equals the uninterrupted one bit for bit
     (parameters, optimiser, online buffer, counters, every metric record but timings)."""
-    import fidec.online.phase as phase
+    import fidec.train.online as phase
 
     kw = dict(num_seeds=2, log_every=10, eval_every=20, checkpoint_every=20, eval_episodes=2, online_steps=40)
     a, b = tmp_path / "a", tmp_path / "b"

@@ -22,7 +22,7 @@ def stats(path: str) -> dict:
     import gymnasium
     import ogbench.locomaze  # noqa: F401
 
-    from fidec.cli import quiet_warnings
+    from fidec.console import quiet_warnings
 
     quiet_warnings()
     name = Path(path).name.removesuffix(".npz").removesuffix("-val")

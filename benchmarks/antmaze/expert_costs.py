@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from fidec.cli import quiet_warnings
+from fidec.console import quiet_warnings
 from fidec.experts import SAC, SACConfig
 
 quiet_warnings()

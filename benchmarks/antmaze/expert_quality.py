@@ -14,7 +14,7 @@ import json
 import sys
 import time
 
-from fidec.cli import quiet_warnings
+from fidec.console import quiet_warnings
 from fidec.experts import EXPERT_FILE, Expert, SACConfig, default_expert_dir, evaluate_directional, maze_success
 
 quiet_warnings()

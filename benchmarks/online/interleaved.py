@@ -3,7 +3,7 @@
 On a shared machine the load changes from minute to minute, so two phases timed one after the other (as in a
 run's own records) can differ by 2x for nothing. Here the same Trainer alternates, ``--rounds`` times: ``U``
 offline updates (the production chunk function, one compiled call of ``U``), then ``U`` online steps with each
-``k`` of ``--ks`` (the production pieces of :mod:`fidec.online.phase`: batched act, environment steps, buffer
+``k`` of ``--ks`` (the production pieces of :mod:`fidec.train.online`: batched act, environment steps, buffer
 push, one compiled call per ``k`` steps). The cost per online update is the median over rounds of
 (online time per update) / (offline time per update) of the same round; the shares say where the online time
 went. Compilations happen in a warm-up before the rounds.
@@ -28,8 +28,8 @@ import numpy as np
 def measure(agent: str, args) -> dict:
     from fidec.config import resolve
     from fidec.online import buffer as ob
-    from fidec.online.collect import Collector, act_base_keys
-    from fidec.online.phase import make_act_fn, make_online_chunk_fn
+    from fidec.online.collect import OnlineCollector, act_base_keys
+    from fidec.train import make_act_fn, make_online_chunk_fn
     from fidec.train import Trainer
 
     cfg = resolve(
@@ -51,7 +51,7 @@ def measure(agent: str, args) -> dict:
     run = make_online_chunk_fn(t.agent, cfg, n_data, ring)
     act = make_act_fn(t.agent)
     keys = act_base_keys(t.seeds)
-    col = Collector(t.task, t.seeds)
+    col = OnlineCollector(t.task, t.seeds)
     col.reset_all()
     state = {"m": 0, "rings": rings}
     U = args.updates
@@ -165,7 +165,7 @@ def main() -> None:
             f.write(text)
         print(text)
         return
-    from fidec.cli import enable_compilation_cache, quiet_warnings
+    from fidec.console import enable_compilation_cache, quiet_warnings
 
     quiet_warnings()
     enable_compilation_cache()

@@ -43,7 +43,7 @@ from fidec.data.provenance import (
     sidecar_matches,
     sidecar_path,
 )
-from fidec.data.recipes import SPLITS, Collector, episode_seed, key_dtypes
+from fidec.data.recipes import SPLITS, OracleCollector, episode_seed, key_dtypes
 from fidec.errors import DatasetError, FidecError
 from fidec.io import atomic_open, fsync_dir, read_json, remove_stale_temporaries, sha256_file, write_json
 from fidec.paths import dataset_dir as resolve_dataset_dir
@@ -134,7 +134,7 @@ def _init_worker(progress_queue, parent_pid: int | None = None) -> None:
 
 def collect_chunk(chunk: Chunk, progress_queue=None) -> dict[str, np.ndarray]:
     """Collect a chunk's episodes with a fresh environment: arrays in file order, plus ``episode_lengths``."""
-    collector = Collector(
+    collector = OracleCollector(
         get_spec(chunk.dataset), expert=chunk.expert, image_size=chunk.image_size, episode_length=chunk.episode_length
     )
     parts: dict[str, list] = {}

@@ -74,8 +74,10 @@ def p_stack_for(env_id: str) -> float:
     return 0.5
 
 
-class Collector:
-    """Collects episodes of one dataset; keeps one environment and its oracles for many episodes."""
+class OracleCollector:
+    """Collects episodes of one dataset with OGBench's scripted oracles (or the ant's expert); keeps one
+    environment and its oracles for many episodes. (The online phase's environments, stepped by the policy being
+    trained, are :class:`fidec.online.collect.OnlineCollector`.)"""
 
     def __init__(
         self,

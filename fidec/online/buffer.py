@@ -23,6 +23,7 @@ deleted, and segments a killed writer left behind are ignored and removed on res
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from functools import partial
@@ -119,8 +120,6 @@ def segment_name(start: int, end: int) -> str:
 
 def write_segment(run_dir, start: int, end: int, rows: dict) -> str:
     """Write transitions ``start..end-1`` of every seed (``rows``: seeds x (end - start) arrays) atomically."""
-    import io
-
     name = segment_name(start, end)
     buf = io.BytesIO()
     np.savez(buf, **{k: np.asarray(v, np.float32) for k, v in rows.items()})

@@ -1,4 +1,4 @@
-"""The online environments: one per seed, stepped in lockstep, transitions with the offline data's conventions.
+"""The online phase's environments: one per seed, stepped in lockstep, transitions with the offline data's conventions.
 
 Rewards and masks are those of the offline data. OGBench singletask: the environment's own reward
 (``success - 1``) and ``mask = 1 - terminated``; with OGBench >= 1.2's ``success_timing='pre'`` and
@@ -16,6 +16,7 @@ uninterrupted run too), so a checkpoint never holds an episode in progress.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from fidec.errors import FidecError
@@ -31,8 +32,6 @@ def reset_seed(seed: int, episode: int) -> int:
 
 def act_base_keys(seeds: list[int]) -> jax.Array:
     """(seeds, 2) keys; online step ``t`` of seed ``s`` acts with ``fold_in(base_keys[s], t)``."""
-    import jax.numpy as jnp
-
     return jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), ACT_STREAM) for s in seeds])
 
 
@@ -63,8 +62,10 @@ def check_steppable(task) -> None:
         ) from None
 
 
-class Collector:
-    """One environment per seed. ``reset_all`` starts new episodes; ``step(actions)`` steps every seed once."""
+class OnlineCollector:
+    """The online phase's transitions: one environment per seed, stepped in lockstep with the actions the policy
+    chose. ``reset_all`` starts new episodes; ``step(actions)`` steps every seed once. (Dataset episodes are
+    collected by scripted oracles instead: :class:`fidec.data.recipes.OracleCollector`.)"""
 
     def __init__(self, task, seeds: list[int], episodes: list[int] | None = None):
         self.seeds = list(seeds)
