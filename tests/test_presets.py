@@ -140,7 +140,7 @@ def test_iterative_refinement_acting_picks_the_best_q_candidate():
 
 
 def _flag(name: str, text: str):
-    from fidec.train_cli import add_config_flags
+    from fidec.commands.train import add_config_flags
 
     p = argparse.ArgumentParser(exit_on_error=False)
     add_config_flags(p)

@@ -8,7 +8,7 @@ A preset is one recipe and at most one budget, joined by ``+``:
 
 - recipes: ``paper`` (the authors' release, github ARC0127/Fisher-Decorator at 8c90736, and FQL's release for
   FQL; proven by ``benchmarks/parity``) and ``fidec`` (fidec's own choices, each a named field; see
-  :data:`FIDEC_CHOICES` and the README's "Presets" table);
+  :data:`FIDEC_CHOICES` and docs/presets.md, "fidec's own recipe");
 - budgets: ``cpu`` (smaller networks and evaluation schedule) and ``tiny`` (seconds, for tests):
   :data:`BUDGET_VALUES`.
 
@@ -89,7 +89,7 @@ def preset_family(env: str) -> str | None:
 
 
 #: fidec's own choices: the ``fidec`` recipe. Each is a named field the paper preset sets the release's way;
-#: README "Presets" lists them with the reason and the measurement behind each.
+#: docs/presets.md ("fidec's own recipe") lists them with the reason and the measurement behind each.
 FIDEC_CHOICES: dict = {
     "weight_init": "lecun",  # Flax's default initialisation (larger initial outputs than Glorot)
     "refiner_zero_init": True,  # training starts from the behaviour policy (delta = 0)
@@ -97,7 +97,7 @@ FIDEC_CHOICES: dict = {
     "target_update": "post-update",  # the target follows the critic after its step
     "fisher_reuse_base": True,  # per-state: the base action is a behaviour sample (one solve fewer)
     "fisher_locality": "per-action",  # docs/method.md, "Locality": curvature at the action being refined
-    "score_estimator": "exact",  # the exact score; the proxy v/(1-t) is not a score (README, Presets)
+    "score_estimator": "exact",  # the proxy v/(1-t) is not a score (docs/presets.md, "The proxy is not a score")
     "normalize_q": False,
 }
 
@@ -196,9 +196,10 @@ def resolve(overrides: dict | None = None) -> Config:
     return cfg
 
 
-#: The built-in default job (`fidec quickstart`, the README's first command), chosen by measurement (README):
-#: FD with fidec's recipe (per-action Fisher, docs/method.md "Locality"; a third of the per-state cost) and the
-#: velocity score proxy, i.e. fidec 0.1's defaults, which the README's quickstart figures measured, on a
+#: The built-in default job (`fidec quickstart`, the README's first command), chosen by measurement
+#: (docs/quickstart.md):
+#: FD with fidec's recipe (per-action Fisher, docs/method.md "Locality"; 0.43x the per-state cost per update) and the
+#: velocity score proxy, i.e. fidec 0.1's defaults, which the quickstart figures of docs/quickstart.md measured, on a
 #: point-maze task whose goal flow BC never reaches from the navigate data, small networks for a 2-D
 #: state, and a budget that fits a 2-core CPU.
 QUICKSTART = {
@@ -206,8 +207,8 @@ QUICKSTART = {
     "dataset_episodes": 300,
     "overrides": {
         "env": "pointmaze-medium-navigate-singletask-task3-v0",
-        "preset": "fidec",  # fidec's recipe (README, Presets): per-action Fisher, zero-init refiner, ...
-        "score_estimator": "velocity",  # ... with the score proxy: the configuration the README's figures measured
+        "preset": "fidec",  # fidec's recipe (docs/presets.md): per-action Fisher, zero-init refiner, ...
+        "score_estimator": "velocity",  # ... with the score proxy: the configuration the quickstart figures measured
         "hidden_dims": (128, 128, 128),
         "steps": 40_000,
         "chunk_size": 500,

@@ -123,7 +123,7 @@ class Config:
     preset: str = option(
         "paper",
         "one recipe and at most one budget joined by '+': paper (the authors' release plus the per-family values of "
-        "docs/presets.md) or fidec (fidec's own choices, README 'Presets'); cpu (3x256 networks, a CPU-sized "
+        "docs/presets.md) or fidec (fidec's own choices, docs/presets.md); cpu (3x256 networks, a CPU-sized "
         "schedule) or tiny (seconds, for tests). e.g. paper, fidec, cpu (= paper+cpu), fidec+cpu",
     )
     seed: int = option(0, "first random seed", low=0)

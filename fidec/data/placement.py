@@ -1,6 +1,6 @@
 """Where the training data lives: on the device, or in host memory and streamed to the device in chunks.
 
-Memory plan (pixel datasets; README "Pixel observations"). A visual dataset is stored as uint8 frames, each frame
+Memory plan (pixel datasets; docs/pixels.md, "Memory plan"). A visual dataset is stored as uint8 frames, each frame
 once (:mod:`fidec.data.frames`): 1000 x 1001 frames of 64x64x3 are 12.3 GB, plus 20 bytes per transition of labels
 and frame indices. Minibatches are stacked (K frames) and augmented on the device, in the compiled update.
 

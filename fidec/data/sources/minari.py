@@ -73,7 +73,7 @@ def open_dataset(did: str):
         raise DatasetError(
             f"no Minari dataset {did!r} in {root()} (local: {have}); get it with 'fidec data download "
             f"minari:{did}' where the network allows, or make your own with minari.DataCollector "
-            "(README, 'Your own data and D4RL')"
+            "(docs/own-data.md)"
         )
     try:
         with warnings.catch_warnings():

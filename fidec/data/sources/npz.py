@@ -47,7 +47,7 @@ def read_arrays(path: Path) -> dict:
     what = f"{path.name}"
     if not path.exists():
         raise DatasetError(
-            f"no dataset file {path}; write one with the keys {', '.join(REQUIRED)} (README, 'Your own data and D4RL')"
+            f"no dataset file {path}; write one with the keys {', '.join(REQUIRED)} (docs/own-data.md)"
         )
     try:
         z = np.load(path, allow_pickle=False)
