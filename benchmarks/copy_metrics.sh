@@ -1,4 +1,16 @@
-# Sourced by the benchmarks' run.sh scripts.
+# Sourced by the benchmarks' run.sh scripts (from the repository root, with F=.venv/bin/fidec).
+
+# stamp MESSAGE...: a dated line and the machine's load, before each step of a study.
+stamp() { echo "== $(date -u +%FT%TZ) $*"; uptime; }
+
+# need_dataset NAME...: generate each OGBench dataset into data/ unless it is already there.
+need_dataset() {
+  local d
+  for d in "$@"; do
+    [[ -f data/$d.npz ]] || $F data generate "$d" --dataset-dir data --workers 2
+  done
+}
+
 # copy_metrics SWEEP DEST [GLOB...]: every run's metrics, configs and logs (*.csv, *.json, *.jsonl, *.log, *.toml and
 # the extra GLOBs) from SWEEP into DEST, without checkpoints or online buffer segments; DEST is replaced.
 copy_metrics() {

@@ -9,11 +9,10 @@ cd "$(dirname "$0")/../.."
 F=.venv/bin/fidec
 O=benchmarks/control
 . benchmarks/copy_metrics.sh
-stamp() { echo "== $(date -u +%FT%TZ) $*"; uptime; }
 what=${1:-all}
 if [[ $what == data || $what == all ]]; then
   stamp "dataset (skipped when present)"
-  [[ -f data/pointmaze-medium-navigate-v0.npz ]] || $F data generate pointmaze-medium-navigate-v0 --dataset-dir data --workers 2
+  need_dataset pointmaze-medium-navigate-v0
 fi
 if [[ $what == sweep || $what == all ]]; then
   stamp "control: DeFlow at eps = 0.018 on the point maze (resumes if interrupted)"

@@ -9,13 +9,10 @@ cd "$(dirname "$0")/../.."
 F=.venv/bin/fidec
 O=benchmarks/frontier
 . benchmarks/copy_metrics.sh
-stamp() { echo "== $(date -u +%FT%TZ) $*"; uptime; }
 what=${1:-all}; shift || true
 if [[ $what == data || $what == all ]]; then
   stamp "datasets (skipped when present)"
-  for d in pointmaze-medium-navigate-v0 cube-single-play-v0; do
-    [[ -f data/$d.npz ]] || $F data generate $d --dataset-dir data --workers 2
-  done
+  need_dataset pointmaze-medium-navigate-v0 cube-single-play-v0
 fi
 if [[ $what == sweep || $what == all ]]; then
   stamp "sweep (resumes if interrupted)"

@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 F=".venv/bin/fidec bench-speed"
 O=benchmarks/speed
-stamp() { echo "== $(date -u +%FT%TZ) $*"; uptime; }
+. benchmarks/copy_metrics.sh  # stamp
 what=${1:-all}
 if [[ $what == paper || $what == all ]]; then
   stamp "paper preset: fd, fd-per-action, deflow, fql, bc (one process, interleaved)"
