@@ -15,9 +15,9 @@ import jax
 import numpy as np
 
 from fidec.errors import FidecError, NonFiniteLossError
-from fidec.io import atomic_write_bytes
+from fidec.io import CHECKPOINT_FILE, atomic_write_bytes
 
-CHECKPOINT = "checkpoint.msgpack"
+CHECKPOINT = CHECKPOINT_FILE
 
 
 def nonfinite_leaves(tree) -> list[str]:

@@ -38,8 +38,11 @@ def progress_bar(total: int, *, desc: str, unit: str, initial: int = 0, enabled:
 
 def quiet_warnings() -> None:
     """Silence the harmless warnings every environment creation prints: gymnasium's 'precision lowered by
-    casting to float32' (OGBench's observation spaces) and GLFW's 'no DISPLAY' on headless machines."""
+    casting to float32' (OGBench's observation spaces), its 'render_mode not in the possible render_modes' (OGBench
+    environments render rgb_array without declaring it; ``evaluate --video``) and GLFW's 'no DISPLAY' on headless
+    machines."""
     warnings.filterwarnings("ignore", message=r".*precision lowered by casting.*")
+    warnings.filterwarnings("ignore", message=r".*render_mode=.* not in the possible render_modes.*")
     warnings.filterwarnings("ignore", message=r".*DISPLAY.*")
     warnings.filterwarnings("ignore", message=r".*GLFW.*")
 

@@ -22,3 +22,8 @@ class NonFiniteLossError(FidecError):
 
 class RunFolderBusy(FidecError):
     """Another process is writing the run folder (it holds the folder's lock)."""
+
+
+class StorageError(FidecError):
+    """A write failed for a reason of the filesystem (full, read-only, no permission); the message names the path,
+    what is kept and what to do."""

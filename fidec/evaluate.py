@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fidec.errors import FidecError
+from fidec.io import atomic_open
 from fidec.rendering import require_offscreen_gl
 
 EVAL_MODES = ("vectorised", "sequential")
@@ -376,14 +377,15 @@ def make_render_env(task, width: int = 256, height: int = 256):
     return env
 
 
-def save_gif(frames: list, path: str | os.PathLike, fps: int = 30) -> Path:
+def save_gif(frames: list, path: str | os.PathLike, fps: int = 30, remedy: str | None = None) -> Path:
+    """Write ``frames`` as a GIF, atomically; a full or read-only folder is a one-line
+    :class:`~fidec.errors.StorageError` whose advice is ``remedy`` (e.g. where else to write it)."""
     from PIL import Image  # Pillow (matplotlib's dependency): loaded only where a video is written (start-up time)
 
     path = Path(path)
     # small pixel-task frames (64x64) are enlarged 4x, pixel for pixel
     scale = 4 if frames and np.asarray(frames[0]).shape[0] <= 96 else 1
     images = [Image.fromarray(np.asarray(f).repeat(scale, axis=0).repeat(scale, axis=1)) for f in frames]
-    tmp = path.with_suffix(".tmp.gif")
-    images[0].save(tmp, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    os.replace(tmp, path)
+    with atomic_open(path, remedy=remedy) as f:
+        images[0].save(f, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
     return path

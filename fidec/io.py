@@ -4,18 +4,99 @@ Every writer in fidec (run folders, checkpoints, dataset sidecars, reports) goes
 :func:`atomic_write_bytes`: the data goes to a temporary file beside the target (``.{name}.{random}.tmp``),
 is flushed to disk, then replaces the target in one ``os.replace``. A writer killed mid-write leaves only
 such a temporary, which :func:`remove_stale_temporaries` recognises and removes.
+
+A write that the filesystem refuses (full: ENOSPC/EDQUOT; read-only or not permitted: EROFS/EACCES/EPERM) becomes
+one :class:`~fidec.errors.StorageError` line, here and only here (:func:`storage_errors`, used by the atomic
+writer, the run folder's lock and the metric appends): it names the path, what is kept and what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import secrets
 from pathlib import Path
 
+from fidec.errors import StorageError
+
 TMP_SUFFIX = ".tmp"
+#: the checkpoint file of a run folder (fidec.checkpoint's), named here for the "what is kept" of a failed write
+CHECKPOINT_FILE = "checkpoint.msgpack"
+_FULL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded"}
+_NOT_WRITABLE = {
+    errno.EROFS: "the filesystem is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
+
+
+def _checkpoint_step(path: Path) -> int | None:
+    """The step a checkpoint file records, read without restoring it (None when unreadable)."""
+    try:
+        import msgpack  # flax's serialisation format; loaded only here, on a failed write
+
+        meta = msgpack.unpackb(path.read_bytes(), strict_map_key=False).get("meta", {})
+        return int(meta["step"])
+    except Exception:  # noqa: BLE001 - best effort: the message then names the file without its step
+        return None
+
+
+def _run_folder(path: Path) -> Path | None:
+    """The run folder holding a checkpoint that ``path`` is in (or is): itself, its folder or the folder above
+    (a target-divergence sub-run's group), or None."""
+    for d in (path, path.parent, path.parent.parent):
+        if (d / CHECKPOINT_FILE).is_file():
+            return d
+    return None
+
+
+def storage_error(exc: OSError, path: str | os.PathLike, remedy: str | None = None) -> StorageError | None:
+    """The one-line error for ``exc`` met writing ``path`` when the filesystem is full or not writable, else None.
+
+    It names the path, what is kept (the run folder's last checkpoint and its step, where there is one: an atomic
+    write leaves every file already written as it was) and what to do: free space, or make the folder writable
+    or move it, then ``fidec train --resume``; ``remedy`` replaces that advice (e.g. another output folder).
+    """
+    code = getattr(exc, "errno", None)
+    if code not in _FULL and code not in _NOT_WRITABLE:
+        return None
+    path = Path(path)
+    run = _run_folder(path)
+    if run is not None:
+        step = _checkpoint_step(run / CHECKPOINT_FILE)
+        at = f" at step {step}" if step is not None else ""
+        kept = f"the checkpoint{at} in {run} and every file written before are kept"
+        resume = f", then continue with 'fidec train --resume {run}'"
+    else:
+        kept = "every file written before is kept"
+        resume = " and run the command again"
+    if code in _FULL:
+        why = _FULL[code]
+        todo = remedy or f"free space on that filesystem{resume}"
+    else:
+        why = _NOT_WRITABLE[code]
+        if run is not None:
+            move = f"make {run} writable, or copy it to a writable place, then continue with 'fidec train --resume'"
+            todo = remedy or f"{move} on it"
+        else:
+            todo = remedy or f"make {path.parent} writable or choose a writable folder, and run the command again"
+    return StorageError(f"cannot write {path}: {why} ({errno.errorcode[code]}); {kept}; {todo}")
+
+
+@contextlib.contextmanager
+def storage_errors(path: str | os.PathLike, remedy: str | None = None):
+    """Writes to ``path`` inside this block: a full or read-only filesystem raises :func:`storage_error`'s one
+    line instead of an ``OSError`` (other errors pass unchanged)."""
+    try:
+        yield
+    except OSError as e:
+        err = storage_error(e, path, remedy)
+        if err is None:
+            raise
+        raise err from e
 
 
 def _temp_name(path: Path) -> Path:
@@ -25,28 +106,30 @@ def _temp_name(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike):
+def atomic_open(path: str | os.PathLike, remedy: str | None = None):
     """A binary file to write ``path`` through: readers see either the old file or the complete new one.
 
     The data goes to a temporary name beside ``path``; on a clean exit it is flushed to disk and renamed over
     ``path``; on an exception the temporary is removed and ``path`` is untouched. The file gets the mode a
     plain ``open(path, 'w')`` would give (0666 less the umask), so results in a shared folder stay readable by
-    others where the umask allows it.
+    others where the umask allows it. A full or read-only filesystem is a one-line
+    :class:`~fidec.errors.StorageError` (:func:`storage_error`; ``remedy`` is its advice), ``path`` untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the OS applies the umask
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with storage_errors(path, remedy):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the OS applies the umask
+        try:
+            with os.fdopen(fd, "wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

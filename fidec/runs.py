@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 from fidec.errors import FidecError, RunFolderBusy
-from fidec.io import atomic_write_text
+from fidec.io import atomic_write_text, storage_errors
 
 LOCK_FILE = ".fidec.lock"
 
@@ -45,8 +45,9 @@ class RunLock:
     def acquire(self) -> RunLock:
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise FidecError(f"run folder {self.run_dir} is a file; choose another --run-dir")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        with storage_errors(self.path):  # a full or read-only folder: one line
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             import fcntl  # POSIX only: an optional module of the standard library
         except ImportError:  # not POSIX: no lock
@@ -61,8 +62,13 @@ class RunLock:
                 f"run folder {self.run_dir} is being written by another fidec process (pid {holder}); wait for "
                 "it to finish or stop it, or choose another --run-dir ('fidec evaluate' may read it meanwhile)"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            with storage_errors(self.path):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd = fd
         return self
 
@@ -133,6 +139,12 @@ class MetricsLog:
         return out
 
     def append(self, records: list[dict]) -> None:
+        """Add ``records`` (a full or read-only folder: a one-line :class:`~fidec.errors.StorageError`; a torn
+        append it leaves reads as one that never happened)."""
+        with storage_errors(self.jsonl):
+            self._append(records)
+
+    def _append(self, records: list[dict]) -> None:
         records = [{k: _clean(v) for k, v in r.items()} for r in records]
         self.dir.mkdir(parents=True, exist_ok=True)
         _cut_torn_line(self.jsonl)

@@ -5,7 +5,9 @@ One test (or a few) per guarantee of docs/reliability.md; each fails on code wit
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
+import errno
 import json
 import os
 import re
@@ -28,7 +30,7 @@ from fidec.cli import main
 from fidec.config import FIELDS, Config, resolve
 from fidec.data.generate import sidecar_path
 from fidec.data.verify import ensure_verified, stamp_path
-from fidec.errors import DatasetError, NonFiniteLossError, RunFolderBusy
+from fidec.errors import DatasetError, NonFiniteLossError, RunFolderBusy, StorageError
 from fidec.io import write_json
 from fidec.runs import MetricsLog, RunLock
 from fidec.train import Trainer
@@ -541,3 +543,151 @@ def test_pyproject_license_is_an_spdx_string():
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert meta["project"]["license"] == "MIT"  # the table form warns on every install (setuptools >= 77)
     assert "setuptools>=77" in meta["build-system"]["requires"]
+
+
+# ---------------------------------------------------------------------------------------------- filesystem errors
+@pytest.fixture
+def read_only(monkeypatch):
+    """``read_only(folder)``: writes into ``folder`` fail as on a read-only mount (chmod 0o555; where chmod does not
+    stop this process, as root, ``open``/``os.open`` for writing there raise EROFS instead)."""
+    made = []
+
+    def make(folder: Path) -> None:
+        folder.chmod(0o555)
+        made.append(folder)
+        probe = folder / ".write-probe"
+        try:
+            probe.touch()
+        except PermissionError:
+            return
+        probe.unlink()
+        real_os_open, real_open = os.open, open
+
+        def refuse(path):
+            if Path(path).resolve().is_relative_to(folder.resolve()):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+        def os_open(path, flags, *args, **kw):
+            if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+                refuse(path)
+            return real_os_open(path, flags, *args, **kw)
+
+        def builtin_open(file, mode="r", *args, **kw):
+            if isinstance(file, (str, os.PathLike)) and set(mode) & set("wax+"):
+                refuse(file)
+            return real_open(file, mode, *args, **kw)
+
+        monkeypatch.setattr(os, "open", os_open)
+        monkeypatch.setattr(builtins, "open", builtin_open)
+
+    yield make
+    for folder in made:
+        folder.chmod(0o755)
+
+
+def temporaries(folder: Path) -> list[Path]:
+    return list(folder.glob("**/.*.tmp"))
+
+
+def test_disk_full_mid_run_is_one_line_and_keeps_the_checkpoint(tiny_dataset_dir, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    Trainer.create(tiny(tiny_dataset_dir, steps=20, eval_episodes=0, agent="bc"), run, progress=False).run()
+    before, records = (run / "checkpoint.msgpack").read_bytes(), MetricsLog(run).records()
+    t = Trainer.resume(run, steps=40, progress=False)
+    real_fsync = os.fsync
+
+    def full(fd):  # the filesystem is full: the data written cannot reach the disk
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(StorageError) as e:
+        t.run()
+    t.close()
+    msg = str(e.value)
+    assert "\n" not in msg and str(run) in msg and "no space left" in msg, msg
+    assert "checkpoint at step 20" in msg and f"fidec train --resume {run}" in msg, msg
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert (run / "checkpoint.msgpack").read_bytes() == before and temporaries(run) == []
+    assert MetricsLog(run).records()[: len(records)] == records
+    assert Trainer.resume(run, steps=40, progress=False).run()["final_step"] == 40  # space freed: it continues
+
+
+def test_disk_full_at_resume_is_one_line_from_the_cli(tiny_run, tmp_path, monkeypatch, capsys):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    before = (run / "metrics.jsonl").read_bytes()
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left")))
+    err = one_line_error(["train", "--resume", run, "--steps", 20, "--no-progress"], capsys, "ENOSPC")
+    assert "free space" in err and "checkpoint at step 10" in err and f"--resume {run}" in err
+    assert (run / "metrics.jsonl").read_bytes() == before and temporaries(run) == []
+
+
+def test_a_read_only_run_folder_is_one_line_for_resume(tiny_run, tmp_path, read_only, capsys):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    read_only(run)
+    err = one_line_error(["train", "--resume", run, "--steps", 20, "--no-progress"], capsys, "writable")
+    assert str(run) in err and "checkpoint at step 10" in err and "--resume" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+class _FrameEnv:
+    """An environment whose render() gives a small frame without a GL backend (the GIF is what is tested)."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    def render(self):
+        return np.zeros((8, 8, 3), np.uint8)
+
+
+def test_evaluate_video_in_a_read_only_folder_points_to_video_dir(tiny_run, tmp_path, read_only, monkeypatch, capsys):
+    import fidec.evaluate
+
+    monkeypatch.setattr(fidec.evaluate, "make_render_env", lambda task: _FrameEnv(task.make_env()))
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    read_only(run)
+    argv = ["evaluate", run, "--episodes", 1, "--eval-mode", "sequential", "--video"]
+    err = one_line_error(argv, capsys, "--video-dir DIR")
+    assert str(run / "video_seed0.gif") in err and "checkpoint at step 10" in err
+    rc, out, err = run_cli([*argv, "--video-dir", tmp_path / "videos"], capsys)
+    assert rc == 0, err
+    assert (tmp_path / "videos" / "video_seed0.gif").read_bytes()[:6] == b"GIF89a"
+    assert not (run / "video_seed0.gif").exists() and temporaries(run) == []
+
+
+# ---------------------------------------------------------------------------------------------- small fixes
+def test_missing_dataset_advice_keeps_the_episodes_of_an_unfinished_generation(tmp_path):
+    from fidec.data.generate import STAGING
+    from fidec.data.provenance import missing_remedy
+
+    write_json(tmp_path / STAGING / TINY_DATASET / "manifest.json", {"episodes": {"train": 2, "val": 1}, "seed": 3})
+    assert f"'fidec data generate {TINY_DATASET} --episodes 2 --seed 3 --dataset-dir {tmp_path}'" in missing_remedy(
+        TINY_DATASET, tmp_path
+    )
+
+
+def test_evaluate_of_a_state_run_needs_no_dataset(tiny_run, tmp_path, capsys):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    saved = json.loads((run / "config.json").read_text())
+    saved["config"]["dataset_dir"] = str(tmp_path / "no-datasets-here")
+    write_json(run / "config.json", saved)
+    rc, out, err = run_cli(["evaluate", run, "--episodes", 1], capsys)
+    assert rc == 0, err
+    assert "seed 0: success" in out and not (tmp_path / "no-datasets-here").exists()
+
+
+def test_environment_warnings_about_render_mode_are_quiet():
+    import warnings
+
+    import ogbench
+
+    from fidec.console import quiet_warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        quiet_warnings()
+        ogbench.make_env_and_datasets(TINY_ENV, env_only=True, render_mode="rgb_array").close()
+    assert not [w for w in seen if "render_mode" in str(w.message)], [str(w.message) for w in seen]

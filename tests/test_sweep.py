@@ -269,3 +269,13 @@ def test_resuming_a_half_finished_sweep_runs_only_what_is_missing(tiny_dataset_d
     printed = capsys.readouterr().out
     assert rc == 1 and "3 done, 0 interrupted, 1 failed (not retried)" in printed and "error.txt" in printed
     assert [job_status(j)[0] for j in jobs] == [DONE, DONE, DONE, FAILED]
+
+
+def test_a_backwards_seed_range_is_refused_not_ignored():
+    with pytest.raises(FidecError, match=r"--seeds: the range '3-1' is empty; put the lower seed first: 1-3"):
+        parse_seeds(["3-1"])
+
+
+def test_a_suite_naming_a_seed_twice_is_refused(tmp_path):
+    with pytest.raises(FidecError, match=r"'seeds' must be a non-empty list of distinct .*\[0, 0\]"):
+        load_suite(str(write_suite(tmp_path / "s.toml", ["bc"], [0, 0])))

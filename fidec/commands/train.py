@@ -132,13 +132,27 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _evaluation_task(run_dir: str):
+    """An OGBench state-observation run is evaluated from its environment and saved config alone (its dataset
+    may be gone); other runs load their task as training does (None)."""
+    from fidec.data.sources import source_of
+    from fidec.train.folder import saved_config
+
+    config = Config.from_dict(saved_config(Path(run_dir))["config"])
+    if source_of(config.env) != "ogbench" or config.env.startswith("visual-"):
+        return None
+    from fidec.data.sources.ogbench import env_only_task
+
+    return env_only_task(config.env, config.dataset_dir)
+
+
 def cmd_evaluate(args) -> int:
 
     from fidec import checkpoint
     from fidec.evaluate import EnvPool, evaluate, evaluate_seeds, make_render_env, render_kwargs, save_gif
     from fidec.train import Trainer, seed_slice
 
-    trainer = Trainer.resume(args.run_dir, progress=False, read_only=True)
+    trainer = Trainer.resume(args.run_dir, progress=False, read_only=True, task=_evaluation_task(args.run_dir))
     if not checkpoint.exists(args.run_dir):
         raise ConfigError(f"{args.run_dir} has no checkpoint yet; train it first")
     env = make_render_env(trainer.task) if args.video else trainer.env
@@ -173,7 +187,11 @@ def cmd_evaluate(args) -> int:
             res = evaluate(trainer.agent, params, env, args.episodes, seed=eval_seeds[i], render=args.video)
         if args.video:
             tag = str(seed).replace(", target_divergence ", "_eps")
-            gif = save_gif(res.pop("frames"), Path(args.run_dir) / f"video_seed{tag}.gif")
+            gif = save_gif(
+                res.pop("frames"),
+                Path(args.video_dir or args.run_dir) / f"video_seed{tag}.gif",
+                remedy=None if args.video_dir else "write the video elsewhere with --video-dir DIR",
+            )
             res["video"] = str(gif)
         if trainer.task.normalize_return is not None:  # Minari datasets with reference scores
             res["normalized_score"] = trainer.task.normalize_return(res["return"])
@@ -259,6 +277,12 @@ def register(sub) -> None:
     e.add_argument("run_dir")
     e.add_argument("--episodes", type=_pos_int, default=50, help="episodes per seed; x >= 1 (default 50)")
     e.add_argument("--video", action="store_true", help="save a GIF of one episode (needs MUJOCO_GL=egl|osmesa)")
+    e.add_argument(
+        "--video-dir",
+        metavar="DIR",
+        default=None,
+        help="folder for the --video GIFs (default the run folder; e.g. for a read-only run folder)",
+    )
     e.add_argument("--json", action="store_true", help="also print the results as JSON")
     e.add_argument(
         "--eval-mode",

@@ -37,6 +37,7 @@ from fidec.data.expert import EXPERT_FILE, default_expert_dir
 from fidec.data.npzio import NpzWriter
 from fidec.data.provenance import (
     NATIVE_IMAGE_SIZE,
+    STAGING,
     expert_record,
     package_versions,
     request_record,
@@ -51,7 +52,6 @@ from fidec.paths import dataset_files
 from fidec.procs import RayTasks, die_with_parent, spawn_context, spawn_pool, start_ray, stop_pool
 from fidec.rendering import require_offscreen_gl
 
-STAGING = ".fidec-staging"
 BACKENDS = ("local", "ray")
 
 

@@ -15,6 +15,8 @@ from fidec.io import read_json, sha256_file
 from fidec.paths import dataset_files
 
 PROVENANCE_FORMAT = "fidec-dataset/1"
+#: the folder (in a dataset directory) where a generation keeps its finished chunks until both files are made
+STAGING = ".fidec-staging"
 #: OGBench's visual environments render 64x64 frames (ogbench/manipspace/__init__.py, ``visual_dict``).
 NATIVE_IMAGE_SIZE = 64
 
@@ -27,15 +29,18 @@ def sidecar_path(npz_path: str | os.PathLike) -> Path:
 def missing_remedy(name: str, directory: str | os.PathLike) -> str:
     """The command that makes a missing file of dataset ``name`` in ``directory``, as a clause.
 
-    When the other split of the pair is there with a generation record, the command repeats its episode count
-    and seed: 'fidec data generate' then keeps that file and makes only the missing one (a plain command would
-    ask for OGBench's recipe count and refuse to touch the existing file)."""
+    When the other split of the pair is there with a generation record, or an unfinished generation left its
+    request in the staging folder, the command repeats its episode count and seed: 'fidec data generate' then
+    keeps what is made and makes only the rest (a plain command would ask for OGBench's recipe count, discard the
+    finished chunks and refuse to touch an existing file)."""
     spec = CATALOG.get(name)
     where = f" --dataset-dir {directory}"
     if spec is not None and not spec.generatable:
         return f"get it with 'fidec data download {name}{where}' ({spec.reason} for local generation)"
     train, val = dataset_files(name, directory)
-    record = next((r for r in (read_json(sidecar_path(p)) for p in (train, val) if p.exists()) if r), None)
+    records = [read_json(sidecar_path(p)) for p in (train, val) if p.exists()]
+    records.append(read_json(Path(directory) / STAGING / name / "manifest.json"))
+    record = next((r for r in records if r), None)
     if record is not None and isinstance(record.get("episodes"), dict):
         eps, seed = record["episodes"].get("train"), record.get("seed", 0)
         return f"create it with 'fidec data generate {name} --episodes {eps} --seed {seed}{where}'"

@@ -177,7 +177,10 @@ def parse_seeds(values: list[str] | None) -> list[int] | None:
                 continue
             m = re.fullmatch(r"(\d+)-(\d+)", part)
             if m:
-                out += list(range(int(m.group(1)), int(m.group(2)) + 1))
+                lo, hi = int(m.group(1)), int(m.group(2))
+                if lo > hi:
+                    raise FidecError(f"--seeds: the range {part!r} is empty; put the lower seed first: {hi}-{lo}")
+                out += list(range(lo, hi + 1))
             elif part.isdigit():
                 out.append(int(part))
             else:

@@ -41,6 +41,11 @@ def _is_names(v) -> bool:
     return isinstance(v, list) and bool(v) and all(isinstance(x, str) for x in v)
 
 
+def _distinct(v: list) -> bool:
+    """No value twice (``seeds = [0, 0]`` would run seed 0 once where two runs were asked for)."""
+    return len(set(v)) == len(v)
+
+
 def _is_table(v) -> bool:
     return isinstance(v, dict)
 
@@ -68,8 +73,8 @@ class Suite:
     seeds: list[int] = field(
         default_factory=lambda: [0],
         metadata=_rule(
-            lambda v: isinstance(v, list) and bool(v) and all(_is_int(s) and s >= 0 for s in v),
-            "'seeds' must be a non-empty list of non-negative integers",
+            lambda v: isinstance(v, list) and bool(v) and all(_is_int(s) and s >= 0 for s in v) and _distinct(v),
+            "'seeds' must be a non-empty list of distinct non-negative integers, got {value!r}",
         ),
     )
     seeds_per_process: int = field(

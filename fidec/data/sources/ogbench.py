@@ -91,6 +91,31 @@ def load_task(env: str, directory: str | os.PathLike | None = None, verify: bool
     return Task(env, dataset, keep(train), keep(val), str(d), env_factory=factory, source="ogbench")
 
 
+def env_only_task(env: str, directory: str | os.PathLike | None = None) -> Task:
+    """A state-observation task without its data, for evaluating a run: the environment and the shapes it gives.
+
+    One zero transition stands for each split (an agent is built from the shapes; evaluation never reads the
+    data), so ``fidec evaluate`` needs the environment and the run's saved config, not the dataset files."""
+    import ogbench
+
+    _, dataset = check_env(env)
+    factory = partial(ogbench.make_env_and_datasets, env, env_only=True)
+    probe = factory()
+    try:
+        obs_dim, act_dim = int(probe.observation_space.shape[-1]), int(probe.action_space.shape[-1])
+    finally:
+        probe.close()
+    zeros = lambda *shape: np.zeros(shape, np.float32)  # noqa: E731
+    split = lambda: {  # noqa: E731
+        "observations": zeros(1, obs_dim),
+        "actions": zeros(1, act_dim),
+        "rewards": zeros(1),
+        "masks": zeros(1),
+        "next_observations": zeros(1, obs_dim),
+    }
+    return Task(env, dataset, split(), split(), str(dataset_dir(directory)), env_factory=factory, source="ogbench")
+
+
 def _load_pixels(env: str, env_id: str, dataset: str, d) -> Task:
     """A visual task as :class:`~fidec.data.frames.FrameData` (uint8 frames stored once; no float copy, no
     next-observation copy): OGBench's loader in its compact layout, rewards and masks relabelled by OGBench with
