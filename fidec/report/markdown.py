@@ -58,6 +58,18 @@ def _best(row: dict) -> float | None:
     return max(means) if len(set(means)) > 1 else None
 
 
+def _row_cells(row: dict, methods: list[str], fields: tuple[str, ...] | None = None) -> list[str]:
+    """One table row's cells, the best mean in bold; ``fields`` keeps only those keys of each cell."""
+    best = _best(row)
+    cells = []
+    for m in methods:
+        d = row.get(m)
+        if d and fields:
+            d = {k: d[k] for k in fields}
+        cells.append(_cell(d, bool(d) and d["mean"] == best))
+    return cells
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -163,11 +175,7 @@ def section_per_task(report: ReportData) -> list[str]:
     rows = []
     for env in envs:
         row = tables["per_task"][env]
-        best = _best(row)
-        rows.append(
-            [f"{task_family(env)} {task_label(env)}"]
-            + [_cell(row.get(m), row.get(m, {}).get("mean") == best) for m in methods]
-        )
+        rows.append([f"{task_family(env)} {task_label(env)}"] + _row_cells(row, methods))
     L += _table(["task"] + methods, rows)
     return L
 
@@ -190,12 +198,7 @@ def section_per_family(report: ReportData) -> list[str]:
     rows = []
     for fam in fams:
         row = tables["per_family"][fam]
-        best = _best(row)
-        cells = []
-        for m in methods:
-            d = row.get(m)
-            cells.append("–" if not d else _cell({"mean": d["mean"], "std": d["std"]}, d["mean"] == best))
-        rows.append([fam] + cells)
+        rows.append([fam] + _row_cells(row, methods, fields=("mean", "std")))
     L += _table(["family"] + methods, rows)
     return L
 
