@@ -11,6 +11,15 @@ need_dataset() {
   done
 }
 
+# study_sweep NAME SUITE [ARGS...]: run (or resume) fidec sweep SUITE into sweeps/NAME on the datasets in data/,
+# timed, its output appended to sweeps/NAME_sweep.log.
+study_sweep() {
+  local name=$1 suite=$2
+  shift 2
+  mkdir -p sweeps
+  /usr/bin/time -v $F sweep "$suite" "$@" --dataset-dir data --out "sweeps/$name" 2>&1 | tee -a "sweeps/${name}_sweep.log"
+}
+
 # copy_metrics SWEEP DEST [GLOB...]: every run's metrics, configs and logs (*.csv, *.json, *.jsonl, *.log, *.toml and
 # the extra GLOBs) from SWEEP into DEST, without checkpoints or online buffer segments; DEST is replaced.
 copy_metrics() {

@@ -15,8 +15,7 @@ if [[ $what == data || $what == all ]]; then
 fi
 if [[ $what == sweep || $what == all ]]; then
   stamp "sweep (resumes if interrupted)"
-  mkdir -p sweeps
-  /usr/bin/time -v $F sweep $O/suite.toml --dataset-dir data --out sweeps/ablation 2>&1 | tee -a sweeps/ablation_sweep.log
+  study_sweep ablation $O/suite.toml
   copy_metrics sweeps/ablation $O/runs
 fi
 if [[ $what == report || $what == all ]]; then

@@ -19,9 +19,7 @@ if [[ $what == data || $what == all ]]; then
 fi
 if [[ $what == sweep || $what == all ]]; then
   stamp "sweep (resumes if interrupted)"
-  mkdir -p sweeps
-  /usr/bin/time -v $F sweep $O/suite.toml --tasks "${TASKS:-*}" --dataset-dir data --out sweeps/comparison 2>&1 \
-    | tee -a sweeps/comparison_sweep.log
+  study_sweep comparison $O/suite.toml --tasks "${TASKS:-*}"
   copy_metrics sweeps/comparison "$O/runs/${RUNS:-local}"
 fi
 if [[ $what == report || $what == all ]]; then

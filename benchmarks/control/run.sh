@@ -16,8 +16,7 @@ if [[ $what == data || $what == all ]]; then
 fi
 if [[ $what == sweep || $what == all ]]; then
   stamp "control: DeFlow at eps = 0.018 on the point maze (resumes if interrupted)"
-  mkdir -p sweeps
-  /usr/bin/time -v $F sweep $O/suite.toml --dataset-dir data --out sweeps/cpu-control 2>&1 | tee -a sweeps/cpu_control.log
+  study_sweep cpu-control $O/suite.toml
   copy_metrics sweeps/cpu-control $O/runs
 fi
 if [[ $what == report || $what == all ]]; then

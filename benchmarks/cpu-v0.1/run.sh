@@ -17,8 +17,7 @@ if [[ $what == data || $what == all ]]; then
 fi
 if [[ $what == sweep || $what == all ]]; then
   stamp "sweep (resumes if interrupted)"
-  mkdir -p sweeps
-  /usr/bin/time -v $F sweep cpu --dataset-dir data --out sweeps/cpu 2>&1 | tee -a sweeps/cpu_sweep.log
+  study_sweep cpu cpu
   copy_metrics sweeps/cpu $O/runs
 fi
 if [[ $what == report || $what == all ]]; then

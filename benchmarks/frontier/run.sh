@@ -16,9 +16,7 @@ if [[ $what == data || $what == all ]]; then
 fi
 if [[ $what == sweep || $what == all ]]; then
   stamp "sweep (resumes if interrupted)"
-  mkdir -p sweeps
-  /usr/bin/time -v $F sweep $O/suite.toml --vmap-target-divergence --dataset-dir data --out sweeps/frontier "$@" 2>&1 \
-    | tee -a sweeps/frontier_sweep.log
+  study_sweep frontier $O/suite.toml --vmap-target-divergence "$@"
   copy_metrics sweeps/frontier $O/runs/local
 fi
 if [[ $what == report || $what == all ]]; then

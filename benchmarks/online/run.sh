@@ -19,8 +19,7 @@ if [[ $what == throughput || $what == all ]]; then
 fi
 if [[ $what == sweep || $what == all ]]; then
   stamp "sweep (resumes if interrupted)"
-  mkdir -p sweeps
-  /usr/bin/time -v $F sweep $O/suite.toml --dataset-dir data --out sweeps/online 2>&1 | tee -a sweeps/online_sweep.log
+  study_sweep online $O/suite.toml
 fi
 if [[ $what == report || $what == all ]]; then
   stamp "report"
