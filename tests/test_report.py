@@ -258,3 +258,21 @@ def test_report_training_diagnostics(tmp_path):
     text = (out / "report.md").read_text()
     assert "## Training diagnostics" in text
     assert f"| 0.0375 (ε {fd['target_divergence']:g}) |" in text
+
+
+def test_report_labels_comparisons_at_unequal_recipe(tmp_path):
+    """FD under fidec's recipe against DeFlow under the paper's is said to be unequal; FD against DeFlow under the
+    same recipe is not."""
+    root = tmp_path / "runs"
+    for env in (CUBE.format(1), CUBE.format(2)):
+        make_run(root, "fd", env, [0, 1], lambda s: [0, 0.6, 0.6, 0.6], tag="preset=fidec+tiny",
+                 overrides={"preset": "fidec+tiny"})
+        make_run(root, "deflow", env, [0, 1], lambda s: [0, 0.4, 0.4, 0.4], tag="preset=tiny")
+        make_run(root, "deflow", env, [0, 1], lambda s: [0, 0.5, 0.5, 0.5], tag="preset=fidec+tiny",
+                 overrides={"preset": "fidec+tiny"})
+    text = write_report([root], tmp_path / "rep", reps=100, poi_reps=100).read_text()
+    assert "**The methods ran under different recipes** (fidec, paper;" in text
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| P(")}
+    unequal = rows["| P(fd [preset=fidec+tiny] > deflow [preset=tiny])"]
+    assert unequal.endswith("| unequal recipe: fidec against paper |")
+    assert rows["| P(fd [preset=fidec+tiny] > deflow [preset=fidec+tiny])"].endswith("| 1.00 | [1.00, 1.00] | equal |")

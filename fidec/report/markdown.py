@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from fidec.config.schema import preset_parts
+from fidec.errors import ConfigError
 from fidec.report.published import (
     PUBLISHED,
     PUBLISHED_COLUMN,
@@ -106,8 +108,26 @@ class ReportData:
         return family_order(r.family for r in self.runs)
 
     @cached_property
+    def recipes(self) -> dict[str, str]:
+        """Each method's recipe ('paper', 'fidec', or several joined by ', ') from its runs' presets."""
+        return {m: join_values(sorted({run_recipe(r) for r in self.runs if r.label == m})) for m in self.methods}
+
+    def recipe_note(self, a: str, b: str) -> str:
+        """'' when methods ``a`` and ``b`` ran under one recipe, else a label saying that they did not."""
+        ra, rb = self.recipes.get(a, "?"), self.recipes.get(b, "?")
+        return "" if ra == rb and "," not in ra else f"unequal recipe: {ra} against {rb}"
+
+    @cached_property
     def n_folders(self) -> int:
         return len({r.run_dir for r in self.runs})
+
+
+def run_recipe(run: Run) -> str:
+    """The recipe part of a run's preset ('paper' or 'fidec'; docs/presets.md), '?' when it does not say."""
+    try:
+        return preset_parts(run.config.get("preset") or "paper")[0]
+    except ConfigError:
+        return "?"
 
 
 def section_header(report: ReportData) -> list[str]:
@@ -162,6 +182,14 @@ def section_setup(report: ReportData) -> list[str]:
             ]
         )
     L += _table(["method", "preset", "steps", "hidden dims", "batch", "eval episodes every", "tasks", "seeds"], rows)
+    recipes = sorted(set(report.recipes.values()))
+    if len(recipes) > 1:
+        L += [
+            "",
+            f"**The methods ran under different recipes** ({', '.join(recipes)}; docs/presets.md): a comparison "
+            "between two of them measures the recipe as well as the method. Comparisons below say where the "
+            "recipes differ.",
+        ]
     return L
 
 
@@ -268,10 +296,15 @@ def section_improvement(report: ReportData) -> list[str]:
         )
         L.append("")
         rows = [
-            [f"P({k.replace(' vs ', ' > ')})", f"{v['poi']:.2f}", _ci(v["ci"], lambda x: f"{x:.2f}")]
+            [
+                f"P({k.replace(' vs ', ' > ')})",
+                f"{v['poi']:.2f}",
+                _ci(v["ci"], lambda x: f"{x:.2f}"),
+                report.recipe_note(*k.split(" vs ", 1)) or "equal",
+            ]
             for k, v in poi.items()
         ]
-        L += _table(["comparison", "probability of improvement", "95% CI"], rows)
+        L += _table(["comparison", "probability of improvement", "95% CI", "recipes"], rows)
         if "poi" in figures:
             L += ["", f"![probability of improvement]({figures['poi']})"]
     return L
