@@ -25,6 +25,10 @@ INITS = ("glorot", "lecun")
 CLIP_SCOPES = ("joint", "per-network")
 TARGET_UPDATES = ("pre-update", "post-update")
 DATA_PLACEMENTS = ("auto", "device", "host")
+#: Config.data_convention's choices (fidec/data/sources/conventions.py)
+DATA_CONVENTIONS = ("episodes", "d4rl")
+#: Config.success_timing's choices: OGBench's own names (ogbench.make_env_and_datasets(..., success_timing=...))
+SUCCESS_TIMINGS = ("pre", "post")
 #: Config.encoder's choices (architectures in fidec/encoders.py)
 ENCODERS = ("none", "impala_small", "impala", "impala_debug")
 #: FD and DeFlow are one refinement agent; this is the metric each one uses.
@@ -222,6 +226,27 @@ class Config:
 
     # --- FQL
     fql_alpha: float = option(10.0, "weight of FQL's distillation term (fql)", low=0)
+    fql_online_alpha: float | None = option(
+        None,
+        "FQL's distillation weight in the online phase (fql with --online-steps); none: fql_alpha. The paper preset "
+        "sets FQL's README value where its offline-to-online command differs from the offline one",
+        low=0,
+    )
+
+    # --- data and evaluation conventions of the source
+    data_convention: str = option(
+        "episodes",
+        "how Minari data become transitions: episodes (per episode, Dict observations flattened with their goals) "
+        "or d4rl (d4rl.qlearning_dataset and the release's processing: no goal keys, timeout transitions dropped); "
+        "D4RL .hdf5 files are always read the d4rl way. The paper preset's D4RL rows use d4rl",
+        DATA_CONVENTIONS,
+    )
+    success_timing: str = option(
+        "pre",
+        "OGBench singletask tasks: success, reward and termination computed before the step (pre: OGBench >= 1.2) "
+        "or after it (post: OGBench 1.1, which FQL's published numbers used)",
+        SUCCESS_TIMINGS,
+    )
 
     # --- pixel observations (fidec/encoders.py, fidec/data/frames.py; the paper preset sets them for visual-* tasks)
     encoder: str = option(
@@ -477,6 +502,8 @@ def expected(typ) -> str:
         return "an integer"
     if typ is float:
         return "a finite number"
+    if typ == float | None:
+        return "a finite number or none"
     if typ == tuple[int, ...]:
         return "a non-empty list of integers (e.g. 256,256)"
     if typ == tuple[float, ...]:
@@ -487,14 +514,14 @@ def expected(typ) -> str:
 def check_field(name: str, value, typ) -> str | None:
     """Why ``value`` is not acceptable for field ``name`` of type ``typ`` (a one-line reason), or None."""
     rule = FIELDS.get(name) or UNDOCUMENTED  # tests/test_hardening.py fails for a field without a rule
-    if value is None and typ == str | None:
+    if value is None and typ in (str | None, float | None):
         return None
     want = expected(typ)
     if typ is bool:
         ok = isinstance(value, bool)
     elif typ is int:
         ok = _is_int(value)
-    elif typ is float:
+    elif typ is float or typ == float | None:
         ok = _is_number(value)
     elif typ == tuple[int, ...]:
         ok = isinstance(value, tuple) and len(value) > 0 and all(_is_int(v) for v in value)
