@@ -52,8 +52,6 @@ def from_text(name: str, text: str):
             return parse_int(text)
         if typ is float:
             return float(text)
-        if typ == float | None:
-            return None if text.strip().lower() == "none" else float(text)
         if typ == tuple[int, ...]:
             return tuple(parse_int(x) for x in text.split(",") if x.strip())
         if typ == tuple[float, ...]:
@@ -69,8 +67,6 @@ def coerce(name: str, value):
     typ = field_types().get(name)
     if typ is int:
         return _integral(value)
-    if typ == float | None and isinstance(value, str) and value.strip().lower() == "none":
-        return None
     if typ == tuple[int, ...] and isinstance(value, (list, tuple)):
         return tuple(_integral(v) for v in value)
     if typ == tuple[float, ...] and isinstance(value, list):

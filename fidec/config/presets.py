@@ -99,8 +99,9 @@ OGBENCH_DEFAULT_TASK: dict[str, int] = {
     "puzzle-4x4-play": 4,
 }
 
-#: FQL's alpha in the online phase, per task, from FQL's README ("Offline-to-online RL", the FQL commands): the
-#: OGBench default tasks it runs online (keyed by family) and the D4RL datasets (keyed as D4RL_FQL_ALPHA).
+#: FQL's alpha for offline-to-online runs, per task, from FQL's README ("Offline-to-online RL", the FQL commands: one
+#: --agent.alpha for the offline and the online phase of the run): the OGBench default tasks it runs online (keyed by
+#: family) and the D4RL datasets (keyed as D4RL_FQL_ALPHA).
 FQL_ONLINE_ALPHA: dict[str, float] = {
     "humanoidmaze-medium-navigate": 100.0,
     "antsoccer-arena-navigate": 30.0,
@@ -200,9 +201,10 @@ def preset_values(preset: str, env: str, agent: str, online: bool = False) -> di
     if source_of(env) == "hdf5":  # a D4RL-format file, whatever its name
         vals["data_convention"] = "d4rl"
     if online:
+        # FQL's offline-to-online commands run both phases with one alpha, their own (FQL's README)
         key = d4rl[1] if d4rl is not None else (fam if is_default_task(env) else None)
         if key in FQL_ONLINE_ALPHA:
-            vals["fql_online_alpha"] = FQL_ONLINE_ALPHA[key]
+            vals["fql_alpha"] = FQL_ONLINE_ALPHA[key]
     vals["family"] = fam
     visual = is_visual(env)
     if visual:

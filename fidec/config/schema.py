@@ -226,12 +226,6 @@ class Config:
 
     # --- FQL
     fql_alpha: float = option(10.0, "weight of FQL's distillation term (fql)", low=0)
-    fql_online_alpha: float | None = option(
-        None,
-        "FQL's distillation weight in the online phase (fql with --online-steps); none: fql_alpha. The paper preset "
-        "sets FQL's README value where its offline-to-online command differs from the offline one",
-        low=0,
-    )
 
     # --- data and evaluation conventions of the source
     data_convention: str = option(
@@ -502,8 +496,6 @@ def expected(typ) -> str:
         return "an integer"
     if typ is float:
         return "a finite number"
-    if typ == float | None:
-        return "a finite number or none"
     if typ == tuple[int, ...]:
         return "a non-empty list of integers (e.g. 256,256)"
     if typ == tuple[float, ...]:
@@ -514,14 +506,14 @@ def expected(typ) -> str:
 def check_field(name: str, value, typ) -> str | None:
     """Why ``value`` is not acceptable for field ``name`` of type ``typ`` (a one-line reason), or None."""
     rule = FIELDS.get(name) or UNDOCUMENTED  # tests/test_hardening.py fails for a field without a rule
-    if value is None and typ in (str | None, float | None):
+    if value is None and typ == str | None:
         return None
     want = expected(typ)
     if typ is bool:
         ok = isinstance(value, bool)
     elif typ is int:
         ok = _is_int(value)
-    elif typ is float or typ == float | None:
+    elif typ is float:
         ok = _is_number(value)
     elif typ == tuple[int, ...]:
         ok = isinstance(value, tuple) and len(value) > 0 and all(_is_int(v) for v in value)

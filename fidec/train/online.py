@@ -20,7 +20,6 @@ episodes that ended since the previous record (return, success, length), through
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -28,7 +27,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fidec.agents import make_agent
 from fidec.config import Config
 from fidec.console import progress_bar
 from fidec.online import buffer as ob
@@ -36,15 +34,6 @@ from fidec.online.collect import OnlineCollector, act_base_keys
 from fidec.train.chunks import make_act_fn, make_online_chunk_fn
 
 TIMERS = ("act", "env", "push", "update")
-
-
-def online_agent(agent, config: Config):
-    """The agent of the online phase: ``agent`` itself, or for FQL with ``fql_online_alpha`` set the same networks
-    with that distillation weight (FQL's README runs its offline-to-online commands with their own alpha; the
-    parameters and optimiser state carry over unchanged)."""
-    if config.agent != "fql" or config.fql_online_alpha is None or config.fql_online_alpha == config.fql_alpha:
-        return agent
-    return make_agent(dataclasses.replace(config, fql_alpha=config.fql_online_alpha), agent.obs_shape, agent.action_dim)
 
 
 def new_online_state(n_seeds: int) -> dict:
@@ -85,9 +74,8 @@ class OnlinePhase:
             )
         else:
             self.rings = ob.empty_ring(len(seeds), self.ring, self.task.train)
-        agent = online_agent(self.agent, c)
-        self.run = make_online_chunk_fn(agent, c, self.n_data, self.ring)
-        self.act = make_act_fn(agent)
+        self.run = make_online_chunk_fn(self.agent, c, self.n_data, self.ring)
+        self.act = make_act_fn(self.agent)
         self.base_keys = act_base_keys(seeds)
         self.collector = OnlineCollector(self.task, seeds, o["episodes"])
         self.collector.reset_all()  # the online phase and every checkpoint start new episodes
