@@ -73,8 +73,9 @@ def env_from_dataset(dataset: str) -> str:
     if source_of(dataset) in ("npz", "hdf5") or dataset.startswith(MINARI_PREFIX) or "/" in dataset:
         return canonical_env(dataset)
     raise ConfigError(
-        f"--dataset {dataset!r} is neither a .npz or .hdf5 file nor a Minari id; give 'path/to/data.npz', "
-        "'path/to/antmaze-large-diverse-v2.hdf5' or 'minari:NAMESPACE/ENV/NAME-vN' (OGBench tasks are named with --env)"
+        f"--dataset {dataset!r} is neither a .npz file nor a Minari id (nor a D4RL .hdf5 file); give "
+        "'path/to/data.npz', 'path/to/antmaze-large-diverse-v2.hdf5' or 'minari:NAMESPACE/ENV/NAME-vN' (OGBench "
+        "tasks are named with --env)"
     )
 
 
