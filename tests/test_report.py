@@ -171,8 +171,11 @@ def test_report_offline_to_online_gain(tmp_path):
     assert d["seeds_improved"] == 2
     # online episodes over the last third of the online phase (steps > 33): seed 0 all, seed 1 half
     np.testing.assert_allclose(d["online_episode_success"]["scores"], [1.0, 0.5])
+    # the release's protocol: the one evaluation at the end of the offline phase and the last one
+    np.testing.assert_allclose(d["offline_end"]["scores"], [0.3, 0.3])
+    np.testing.assert_allclose(d["final"]["scores"], [0.9, 0.5])
     text = (out / "report.md").read_text()
-    assert "## Offline to online" in text and "2/2" in text
+    assert "## Offline to online" in text and "2/2" in text and "| offline end | final |" in text
 
 
 def test_report_variants_and_uneven_seeds(tmp_path):

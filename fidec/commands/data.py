@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fidec.config import DATA_CONVENTIONS
 from fidec.config.coerce import nonneg_int, positive_int
 from fidec.data.catalog import (
     ANTSOCCER_EXPERT_HOURS,
@@ -136,8 +137,18 @@ def register(sub) -> None:
         description="Verify DATASET's train and -val files: schema, shapes, dtypes, episode boundaries, "
         "action range, finiteness and the checksum recorded at generation.",
     )
-    v.add_argument("dataset", metavar="DATASET", help="dataset or singletask env name, minari:ID, or a .npz file")
-    v.add_argument("--env-id", default=None, help="Minari/.npz: the Gymnasium environment to check the data against")
+    v.add_argument(
+        "dataset", metavar="DATASET", help="dataset or singletask env name, minari:ID, a .npz or a D4RL .hdf5 file"
+    )
+    v.add_argument(
+        "--env-id", default=None, help="Minari/.npz/.hdf5: the Gymnasium environment to check the data against"
+    )
+    v.add_argument(
+        "--data-convention",
+        default="episodes",
+        choices=DATA_CONVENTIONS,
+        help="Minari: the data view training would use (fidec train --data-convention; default episodes)",
+    )
     _add_dir(v)
     v.set_defaults(func=cmd_verify)
 
@@ -222,10 +233,11 @@ def cmd_download(args) -> int:
 def cmd_verify(args) -> int:
     from fidec.data.verify import format_stats, verify_dataset  # deferred: start-up time
 
-    if args.dataset.endswith(".npz") or args.dataset.startswith("npz:") or _is_minari(args.dataset):
+    if source_of(args.dataset) in ("npz", "hdf5") or _is_minari(args.dataset):
         from fidec.data.sources import load_task  # deferred: start-up time
 
-        print(format_task(load_task(canonical_env(args.dataset), env_id=args.env_id)))
+        convention = "d4rl" if source_of(args.dataset) == "hdf5" else args.data_convention
+        print(format_task(load_task(canonical_env(args.dataset), env_id=args.env_id, convention=convention)))
         return 0
     spec = get_spec(args.dataset)
     for path in dataset_files(spec.name, args.dataset_dir):

@@ -143,7 +143,7 @@ def _evaluation_task(run_dir: str):
         return None
     from fidec.data.sources.ogbench import env_only_task
 
-    return env_only_task(config.env, config.dataset_dir)
+    return env_only_task(config.env, config.dataset_dir, success_timing=config.success_timing)
 
 
 def cmd_evaluate(args) -> int:

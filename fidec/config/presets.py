@@ -17,12 +17,13 @@ A preset is one recipe and at most one budget, joined by ``+``:
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 
 from fidec.config.coerce import coerce_all
 from fidec.config.schema import AGENTS, PRESETS, Config, preset_parts
 from fidec.errors import ConfigError
-from fidec.tasknames import canonical_env, d4rl_dataset, is_visual, ogbench_family
+from fidec.tasknames import canonical_env, d4rl_dataset, is_visual, ogbench_family, source_of
 
 # --- per-family values: docs/presets.md, "Per-family hyperparameters" (the paper's table; OGBench singletask)
 #: family -> (discount, q_agg, target_divergence (FD = DeFlow), fql_alpha)
@@ -67,14 +68,67 @@ D4RL_FQL_ALPHA: dict[str, float] = {
     "relocate-cloned": 30_000.0,
     "relocate-expert": 30_000.0,
 }
-#: D4RL families: 500k gradient steps, one evaluation at the end (release: OFFLINE_STEPS=500000,
+#: D4RL families offline: 500k gradient steps, one evaluation at the end (release: OFFLINE_STEPS=500000,
 #: PAPER_EVAL_STEPS="500000" in scripts/fql_scope_registry.sh L132-146). Applied by the paper preset.
 D4RL_STEPS = 500_000
+#: D4RL offline-to-online: the offline phase is 1M steps, evaluated every 100k. FQL's README runs its online commands
+#: without --offline_steps (main.py's default, 1000000); the release's online grid restores the offline checkpoint
+#: of step 1M (scripts/run_fqlscope_online_grid_2x4090.sh L38 RESTORE_EPOCH=1000000, L155, and start_steps
+#: "1000000" in its manifest, L210) with EVAL_INTERVAL=100000 (L54).
+D4RL_ONLINE_VALUES = {"steps": 1_000_000, "eval_every": 100_000}
 #: Pixel tasks (visual-*): FQL's README and the release's registry (L117-129) run 500k steps with
 #: --agent.encoder=impala_small --p_aug=0.5 --frame_stack=3, evaluated at 300k/400k/500k.
 VISUAL_VALUES = {"steps": 500_000, "encoder": "impala_small", "p_aug": 0.5, "frame_stack": 3}
 
+#: The default task of each OGBench state family: the task the release's paper-table flags name
+#: (scripts/ogbench_env_flags.sh L7-35: its case arms match only these tasks and the bare '-singletask-v0' names,
+#: which OGBench maps to them; FQL's README says the same). The paper preset turns Q normalisation on for these
+#: tasks only: ogbench_env_flags.sh L5 passes --agent.normalize_q_loss=True, while the release's 50-task grid, the
+#: only script that runs the other tasks, passes --agent.normalize_q_loss=${NORMALIZE_Q:-false}
+#: (scripts/run_fqlscope_offline_grid_2x4090.sh L24, L124).
+OGBENCH_DEFAULT_TASK: dict[str, int] = {
+    "antmaze-large-navigate": 1,
+    "antmaze-giant-navigate": 1,
+    "humanoidmaze-medium-navigate": 1,
+    "humanoidmaze-large-navigate": 1,
+    "antsoccer-arena-navigate": 4,
+    "cube-single-play": 2,
+    "cube-double-play": 2,
+    "scene-play": 2,
+    "puzzle-3x3-play": 4,
+    "puzzle-4x4-play": 4,
+}
 
+#: FQL's alpha for offline-to-online runs, per task, from FQL's README ("Offline-to-online RL", the FQL commands: one
+#: --agent.alpha for the offline and the online phase of the run): the OGBench default tasks it runs online (keyed by
+#: family) and the D4RL datasets (keyed as D4RL_FQL_ALPHA).
+FQL_ONLINE_ALPHA: dict[str, float] = {
+    "humanoidmaze-medium-navigate": 100.0,
+    "antsoccer-arena-navigate": 30.0,
+    "cube-double-play": 300.0,
+    "scene-play": 300.0,
+    "puzzle-4x4-play": 1000.0,
+    "antmaze-umaze": 10.0,
+    "antmaze-umaze-diverse": 10.0,
+    "antmaze-medium-play": 10.0,
+    "antmaze-medium-diverse": 10.0,
+    "antmaze-large-play": 3.0,
+    "antmaze-large-diverse": 3.0,
+    "pen-cloned": 1000.0,
+    "door-cloned": 1000.0,
+    "hammer-cloned": 1000.0,
+    "relocate-cloned": 10_000.0,
+}
+
+
+def is_default_task(env: str) -> bool:
+    """An OGBench state task that is its family's default task (OGBENCH_DEFAULT_TASK), or the bare
+    '-singletask-v0' name of one."""
+    fam = ogbench_family(env)
+    if fam not in OGBENCH_DEFAULT_TASK or is_visual(env):
+        return False
+    m = re.search(r"-singletask(?:-task(\d+))?-v\d+$", env)
+    return bool(m) and (m.group(1) is None or int(m.group(1)) == OGBENCH_DEFAULT_TASK[fam])
 
 
 def preset_family(env: str) -> str | None:
@@ -129,8 +183,9 @@ BUDGET_VALUES: dict[str, dict] = {
 }
 
 
-def preset_values(preset: str, env: str, agent: str) -> dict:
-    """The values preset ``preset`` sets for a run of ``agent`` on ``env`` (before explicit overrides)."""
+def preset_values(preset: str, env: str, agent: str, online: bool = False) -> dict:
+    """The values preset ``preset`` sets for a run of ``agent`` on ``env`` (before explicit overrides); ``online``:
+    the run has an online phase (``online_steps > 0``)."""
     recipe, budget = preset_parts(preset)
     vals: dict = {}
     fam = preset_family(env)
@@ -140,7 +195,16 @@ def preset_values(preset: str, env: str, agent: str) -> dict:
     d4rl = d4rl_dataset(env)
     if d4rl is not None:
         vals["fql_alpha"] = D4RL_FQL_ALPHA.get(d4rl[1], vals["fql_alpha"])
-        vals.update(steps=D4RL_STEPS, eval_every=D4RL_STEPS)
+        vals.update(D4RL_ONLINE_VALUES if online else {"steps": D4RL_STEPS, "eval_every": D4RL_STEPS})
+        # d4rl.qlearning_dataset and the release's processing (release envs/d4rl_utils.py, envs/env_utils.py)
+        vals["data_convention"] = "d4rl"
+    if source_of(env) == "hdf5":  # a D4RL-format file, whatever its name
+        vals["data_convention"] = "d4rl"
+    if online:
+        # FQL's offline-to-online commands run both phases with one alpha, their own (FQL's README)
+        key = d4rl[1] if d4rl is not None else (fam if is_default_task(env) else None)
+        if key in FQL_ONLINE_ALPHA:
+            vals["fql_alpha"] = FQL_ONLINE_ALPHA[key]
     vals["family"] = fam
     visual = is_visual(env)
     if visual:
@@ -150,11 +214,10 @@ def preset_values(preset: str, env: str, agent: str) -> dict:
             # FQL's release (seohongpark/fql, utils/flax_utils.py) has no gradient clipping; its README runs
             # OGBench without Q normalisation. Flow BC is trained as FQL trains its flow.
             vals.update(grad_clip=0.0)
-        elif d4rl is None and not visual and not env.startswith(("minari:", "npz:")):
-            # (visual-*: the release's registry passes no normalize_q_loss, so its code default, off.)
-            # The release's OGBench state runs (scripts/ogbench_env_flags.sh, used by its paper-table scripts)
-            # pass --agent.normalize_q_loss=True for every family; its code default and its D4RL/grid scripts
-            # (scripts/run_fqlscope_offline_grid_2x4090.sh, NORMALIZE_Q=false) leave it off.
+        elif is_default_task(env):
+            # Each release script for the tasks it covers: the paper-table scripts (scripts/ogbench_env_flags.sh L5)
+            # pass --agent.normalize_q_loss=True for the default task of each state family (OGBENCH_DEFAULT_TASK);
+            # the 50-task grid, pixels, D4RL and the code default leave it off.
             vals.update(normalize_q=True)
     else:
         vals.update(FIDEC_CHOICES)
@@ -189,7 +252,8 @@ def resolve(overrides: dict | None = None) -> Config:
     if not isinstance(env, str):
         raise ConfigError(f"env must be a string, got {env!r}")
     env = overrides["env"] = canonical_env(env)
-    values = preset_values(preset, env, overrides.get("agent", Config.agent))
+    online = bool(overrides.get("online_steps", Config.online_steps))
+    values = preset_values(preset, env, overrides.get("agent", Config.agent), online=online)
     values.update(overrides)
     cfg = Config(**values)
     cfg.validate()

@@ -25,6 +25,10 @@ INITS = ("glorot", "lecun")
 CLIP_SCOPES = ("joint", "per-network")
 TARGET_UPDATES = ("pre-update", "post-update")
 DATA_PLACEMENTS = ("auto", "device", "host")
+#: Config.data_convention's choices (fidec/data/sources/conventions.py)
+DATA_CONVENTIONS = ("episodes", "d4rl")
+#: Config.success_timing's choices: OGBench's own names (ogbench.make_env_and_datasets(..., success_timing=...))
+SUCCESS_TIMINGS = ("pre", "post")
 #: Config.encoder's choices (architectures in fidec/encoders.py)
 ENCODERS = ("none", "impala_small", "impala", "impala_debug")
 #: FD and DeFlow are one refinement agent; this is the metric each one uses.
@@ -222,6 +226,21 @@ class Config:
 
     # --- FQL
     fql_alpha: float = option(10.0, "weight of FQL's distillation term (fql)", low=0)
+
+    # --- data and evaluation conventions of the source
+    data_convention: str = option(
+        "episodes",
+        "how Minari data become transitions: episodes (per episode, Dict observations flattened with their goals) "
+        "or d4rl (d4rl.qlearning_dataset and the release's processing: no goal keys, timeout transitions dropped); "
+        "D4RL .hdf5 files are always read the d4rl way. The paper preset's D4RL rows use d4rl",
+        DATA_CONVENTIONS,
+    )
+    success_timing: str = option(
+        "pre",
+        "OGBench singletask tasks: success, reward and termination computed before the step (pre: OGBench >= 1.2) "
+        "or after it (post: OGBench 1.1, which FQL's published numbers used)",
+        SUCCESS_TIMINGS,
+    )
 
     # --- pixel observations (fidec/encoders.py, fidec/data/frames.py; the paper preset sets them for visual-* tasks)
     encoder: str = option(

@@ -450,7 +450,9 @@ def online_markdown(table: dict[str, dict[str, dict]]) -> list[str]:
         "Runs with an online phase: the score at the end of the offline phase (mean of the last three evaluations "
         "up to the offline steps), after the online phase (the run's score), the per-seed gain (percentage "
         "points, mean ± std over seeds, seeds that improved), and the success of the online training episodes "
-        "over the last third of the online phase (acting policy, exploration noise included)."
+        "over the last third of the online phase (acting policy, exploration noise included). The release reports "
+        "one evaluation at each end instead (its scripts/summarize_fql_scope.py): the last evaluation of the "
+        "offline phase ('offline end') and the run's last one ('final')."
     )
     L.append("")
     rows = []
@@ -467,9 +469,10 @@ def online_markdown(table: dict[str, dict[str, dict]]) -> list[str]:
                     + (f" ± {_pct(d['gain']['std'])}" if d["gain"]["std"] is not None else ""),
                     f"{d['seeds_improved']}/{d['gain']['n']}",
                     _cell(ep) if ep else "–",
+                    _cell(d.get("offline_end")),
+                    _cell(d.get("final")),
                 ]
             )
-    L += _table(
-        ["task", "method", "offline", "after online", "gain (points)", "seeds improved", "online episodes"], rows
-    )
+    head = ["task", "method", "offline", "after online", "gain (points)", "seeds improved", "online episodes"]
+    L += _table(head + ["offline end", "final"], rows)
     return L

@@ -96,18 +96,22 @@ def diagnostics(runs: list[Run]) -> dict[str, dict[str, dict[str, float]]]:
 def online_gain(runs: list[Run]) -> dict[str, dict[str, dict]]:
     """Offline-to-online runs: env -> method -> per-seed scores at the end of the offline phase (the mean of the
     last three evaluations at steps <= the offline steps), after the online phase (the run's score), their
-    difference, and the online training episodes' success over the last third of the online phase."""
+    difference, and the online training episodes' success over the last third of the online phase; beside them the
+    release's protocol (scripts/summarize_fql_scope.py, summarize_online): the one evaluation at the end of the
+    offline phase and the one at the end of the run."""
     out: dict[str, dict[str, dict]] = {}
     for env in task_order(r.env for r in runs):
         row = {}
         for m in method_order(r.label for r in runs):
             mine = [r for r in runs if r.env == env and r.label == m and r.config.get("online_steps")]
-            pairs, episodes = [], []
+            pairs, episodes, single = [], [], []
             for r in mine:
-                offline = paper_score([v for st, v in zip(r.steps, r.success, strict=True) if st <= r.config["steps"]])
+                before = [v for st, v in zip(r.steps, r.success, strict=True) if st <= r.config["steps"]]
+                offline = paper_score(before)
                 if offline is None or r.score is None:
                     continue
                 pairs.append((offline, r.score))
+                single.append((before[-1], r.success[-1]))
                 start = r.config["steps"] + 2 * (config_total_steps(r.config) - r.config["steps"]) // 3
                 done = [t for t in r.train if t.get("phase") == "online" and t["step"] > start]
                 n = sum(t.get("online_episodes", 0) for t in done)
@@ -123,6 +127,8 @@ def online_gain(runs: list[Run]) -> dict[str, dict[str, dict]]:
                     "gain": _mean_std([b - a for a, b in pairs]),
                     "seeds_improved": sum(b > a for a, b in pairs),
                     "online_episode_success": _mean_std(episodes) if episodes else None,
+                    "offline_end": _mean_std([a for a, _ in single]),
+                    "final": _mean_std([b for _, b in single]),
                 }
         if row:
             out[env] = row

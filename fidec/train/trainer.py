@@ -61,7 +61,13 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.progress = progress
-        self.task = task or load_task(config.env, config.dataset_dir, env_id=config.env_id)
+        self.task = task or load_task(
+            config.env,
+            config.dataset_dir,
+            env_id=config.env_id,
+            convention=config.data_convention,
+            success_timing=config.success_timing,
+        )
         self.pixels = self.task.pixels
         _check_observations(config, self.task)
         if self.pixels:  # evaluation sees the frame stack the data gives (FQL's FrameStackWrapper)

@@ -163,6 +163,36 @@ def UnitActions(env, rule: ActionRule):  # noqa: N802 - a wrapper constructor
     return _unit_actions_class()(env, rule)
 
 
+def keys_env(env, keys: list[str]):
+    """``env`` (with a Dict observation space) giving the flat concatenation of ``keys``' observations, in that
+    order: the acting side of a data view that keeps only some keys (the d4rl view leaves the goal out)."""
+    import gymnasium
+    from gymnasium import spaces
+
+    if not isinstance(env.observation_space, spaces.Dict):
+        return env  # nothing to select: the space check compares sizes
+    missing = [k for k in keys if k not in env.observation_space.spaces]
+    if missing:
+        raise ConfigError(
+            f"the environment's observations lack the key(s) {', '.join(missing)} of the data; use an environment "
+            "whose observation space matches the data's (--env-id)"
+        )
+    sub = [env.observation_space.spaces[k] for k in keys]
+
+    class _Keys(gymnasium.ObservationWrapper):
+        def __init__(self, env):
+            super().__init__(env)
+            dim = sum(spaces.flatdim(s) for s in sub)
+            self.observation_space = spaces.Box(-np.inf, np.inf, (dim,), np.float32)
+
+        def observation(self, obs):
+            return np.concatenate([spaces.flatten(s, obs[k]) for k, s in zip(keys, sub, strict=True)]).astype(
+                np.float32
+            )
+
+    return _Keys(env)
+
+
 def check_spaces(data_obs_dim: int, env, what: str) -> None:
     """The environment's flattened observation size equals the data's."""
     from gymnasium import spaces

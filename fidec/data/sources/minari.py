@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from fidec.data.sources import checks
-from fidec.data.sources.conventions import conventions_for_minari, transitions
+from fidec.data.sources.conventions import (
+    conventions_for_minari,
+    d4rl_observation_keys,
+    d4rl_transitions,
+    flat_d4rl_file,
+    transitions,
+)
 from fidec.data.sources.task import Task
 from fidec.errors import ConfigError, DatasetError
 
@@ -83,8 +89,19 @@ def open_dataset(did: str):
         raise DatasetError(f"Minari cannot open {did!r}: {type(e).__name__}: {' '.join(str(e).split())}") from None
 
 
-def read_episodes(ds, did: str) -> list[dict]:
-    """Every episode as numpy arrays, checked: steps present, lengths consistent, values finite."""
+def view_keys(space, convention: str) -> list[str] | None:
+    """The Dict observation keys the data view keeps, in order (the d4rl view: no goal); None: all, flattened in
+    the space's order."""
+    from gymnasium import spaces
+
+    if convention != "d4rl" or not isinstance(space, spaces.Dict):
+        return None
+    return d4rl_observation_keys(list(space.spaces))
+
+
+def read_episodes(ds, did: str, keys: list[str] | None = None) -> list[dict]:
+    """Every episode as numpy arrays, checked: steps present, lengths consistent, values finite. ``keys``: only
+    these keys of a Dict observation, concatenated in this order (:func:`view_keys`)."""
     what = f"Minari dataset {did!r}"
     if ds.total_episodes == 0:
         raise DatasetError(f"{what} has no episodes; collect some before training")
@@ -99,6 +116,11 @@ def read_episodes(ds, did: str) -> list[dict]:
                 "re-download it"
             ) from None
         obs = checks.flat_observations(ep.observations, ds.observation_space, f"{what}, episode {i}")
+        if keys is not None:  # the same checks first, then only the view's keys
+            space = ds.observation_space.spaces
+            obs = np.concatenate(
+                [checks.flat_observations(ep.observations[k], space[k], f"{what}, episode {i}") for k in keys], -1
+            )
         acts, rews = np.asarray(ep.actions), np.asarray(ep.rewards).reshape(-1)
         terms, truncs = np.asarray(ep.terminations).reshape(-1), np.asarray(ep.truncations).reshape(-1)
         t = len(rews)
@@ -147,12 +169,17 @@ def eval_env_factory(ds, did: str, env_id: str | None):
     return make
 
 
-def load_task(env: str, env_id: str | None = None) -> Task:
-    """Load a local Minari dataset as a Task; every check runs before anything is written."""
+def load_task(env: str, env_id: str | None = None, convention: str = "episodes") -> Task:
+    """Load a local Minari dataset as a Task; every check runs before anything is written. ``convention``:
+    'episodes' (per-episode transitions, every observation key) or 'd4rl' (the file D4RL would have stored, read
+    as ``d4rl.qlearning_dataset`` and the release read it: :func:`fidec.data.sources.conventions.d4rl_transitions`,
+    without the goal keys)."""
     did = dataset_id(env)
     ds = open_dataset(did)
-    episodes = read_episodes(ds, did)
-    make_raw = eval_env_factory(ds, did, env_id)
+    keys = view_keys(ds.observation_space, convention)
+    episodes = read_episodes(ds, did, keys)
+    recorded = eval_env_factory(ds, did, env_id)
+    make_raw = recorded if keys is None else (lambda **kw: checks.keys_env(recorded(**kw), keys))
     probe = make_raw()
     try:
         what = f"Minari dataset {did!r} with environment {probe.spec.id if probe.spec else env_id!r}"
@@ -163,7 +190,7 @@ def load_task(env: str, env_id: str | None = None) -> Task:
     for i, ep in enumerate(episodes):
         ep["actions"] = rule.to_unit(ep["actions"], f"Minari dataset {did!r}, episode {i}")
     conv = conventions_for_minari(did)
-    data = transitions(episodes, conv)
+    data = d4rl_transitions(flat_d4rl_file(episodes), conv) if convention == "d4rl" else transitions(episodes, conv)
     meta = ds.storage.metadata
     normalize = None
     if meta.get("ref_min_score") is not None and meta.get("ref_max_score") is not None:
@@ -176,6 +203,9 @@ def load_task(env: str, env_id: str | None = None) -> Task:
         "episodes": len(episodes),
         "eval_env": env_id or (spec.id if spec else None),
         "conventions": conv.to_dict(),
+        "data_convention": convention,
+        "observation_keys": keys,
+        "transitions": int(len(data["observations"])),
         "actions": rule.describe(),
         "ref_scores": [meta.get("ref_min_score"), meta.get("ref_max_score")] if normalize else None,
         "validation_split": "none: diagnostics use training transitions",

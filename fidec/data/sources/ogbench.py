@@ -12,6 +12,7 @@ import numpy as np
 
 from fidec.data.catalog import CATALOG, dataset_name_for_env, task_env_names
 from fidec.data.provenance import missing_remedy
+from fidec.data.sources.conventions import ACTION_CLIP_EPS
 from fidec.data.sources.task import Task
 from fidec.data.verify import ensure_verified
 from fidec.errors import ConfigError, DatasetError
@@ -59,11 +60,17 @@ def check_env(env: str) -> tuple[str, str]:
     return env_id, dataset
 
 
-def load_task(env: str, directory: str | os.PathLike | None = None, verify: bool = True) -> Task:
+def load_task(
+    env: str, directory: str | os.PathLike | None = None, verify: bool = True, success_timing: str = "pre"
+) -> Task:
     """Load ``env``'s dataset with ``ogbench.make_env_and_datasets`` (rewards/masks by OGBench's relabelling).
 
     The files must already be in the dataset directory; a missing dataset raises a one-line error naming
-    the command that creates it. Each file is verified before its first use.
+    the command that creates it. Each file is verified before its first use. Dataset actions are clipped to
+    [-1 + 1e-5, 1 - 1e-5] as the release clips every dataset's (``envs/env_utils.py`` L148-156).
+    ``success_timing``: OGBench's own argument, 'pre' (OGBench >= 1.2's singletask default) or 'post' (OGBench
+    1.1's behaviour: success, reward and termination computed after the step); the data are the same either way
+    (OGBench's relabelling did not change), only the environment the agent acts in.
     """
     import ogbench
 
@@ -77,7 +84,7 @@ def load_task(env: str, directory: str | os.PathLike | None = None, verify: bool
         ensure_verified(train_path)
         ensure_verified(val_path)
     if env.startswith("visual-"):
-        return _load_pixels(env, env_id, dataset, d)
+        return _load_pixels(env, env_id, dataset, d, success_timing)
     try:
         _, train, val = ogbench.make_env_and_datasets(env, dataset_dir=str(d), compact_dataset=False)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
@@ -86,12 +93,19 @@ def load_task(env: str, directory: str | os.PathLike | None = None, verify: bool
             f"OGBench's loader cannot read {dataset} in {d} ({' '.join(f'{type(e).__name__}: {e}'.split())[:200]}); "
             f"check it with 'fidec data verify {dataset} --dataset-dir {d}' and regenerate it if it fails"
         ) from None
-    keep = lambda ds: {k: np.asarray(ds[k], np.float32) for k in TRANSITION_KEYS}  # noqa: E731
-    factory = partial(ogbench.make_env_and_datasets, env, env_only=True)
-    return Task(env, dataset, keep(train), keep(val), str(d), env_factory=factory, source="ogbench")
+    keep = lambda ds: clip_actions({k: np.asarray(ds[k], np.float32) for k in TRANSITION_KEYS})  # noqa: E731
+    factory = partial(ogbench.make_env_and_datasets, env, env_only=True, success_timing=success_timing)
+    info = {"actions": f"clipped to +-(1 - {ACTION_CLIP_EPS:g})", "success_timing": success_timing}
+    return Task(env, dataset, keep(train), keep(val), str(d), env_factory=factory, source="ogbench", info=info)
 
 
-def env_only_task(env: str, directory: str | os.PathLike | None = None) -> Task:
+def clip_actions(data: dict) -> dict:
+    """``data`` with its actions clipped to [-1 + 1e-5, 1 - 1e-5] (the release, ``envs/env_utils.py`` L148-156)."""
+    data["actions"] = np.clip(data["actions"], -1 + ACTION_CLIP_EPS, 1 - ACTION_CLIP_EPS).astype(np.float32)
+    return data
+
+
+def env_only_task(env: str, directory: str | os.PathLike | None = None, success_timing: str = "pre") -> Task:
     """A state-observation task without its data, for evaluating a run: the environment and the shapes it gives.
 
     One zero transition stands for each split (an agent is built from the shapes; evaluation never reads the
@@ -99,7 +113,7 @@ def env_only_task(env: str, directory: str | os.PathLike | None = None) -> Task:
     import ogbench
 
     _, dataset = check_env(env)
-    factory = partial(ogbench.make_env_and_datasets, env, env_only=True)
+    factory = partial(ogbench.make_env_and_datasets, env, env_only=True, success_timing=success_timing)
     probe = factory()
     try:
         obs_dim, act_dim = int(probe.observation_space.shape[-1]), int(probe.action_space.shape[-1])
@@ -116,7 +130,7 @@ def env_only_task(env: str, directory: str | os.PathLike | None = None) -> Task:
     return Task(env, dataset, split(), split(), str(dataset_dir(directory)), env_factory=factory, source="ogbench")
 
 
-def _load_pixels(env: str, env_id: str, dataset: str, d) -> Task:
+def _load_pixels(env: str, env_id: str, dataset: str, d, success_timing: str = "pre") -> Task:
     """A visual task as :class:`~fidec.data.frames.FrameData` (uint8 frames stored once; no float copy, no
     next-observation copy): OGBench's loader in its compact layout, rewards and masks relabelled by OGBench with
     the state-based twin environment (same task, same reward; no renderer needed to load data)."""
@@ -138,11 +152,13 @@ def _load_pixels(env: str, env_id: str, dataset: str, d) -> Task:
     finally:
         twin.close()
     frames = {
-        k: from_compact(v["observations"], v["valids"], v["rewards"], v["masks"], v["actions"])
+        k: from_compact(v["observations"], v["valids"], v["rewards"], v["masks"], clip_actions(v)["actions"])
         for k, v in (("train", train), ("val", val))
     }
     h, w = frames["train"].frame_shape[:2]
-    factory = partial(ogbench.make_env_and_datasets, env, env_only=True, width=w, height=h)
+    factory = partial(
+        ogbench.make_env_and_datasets, env, env_only=True, width=w, height=h, success_timing=success_timing
+    )
     return Task(
         env,
         dataset,
