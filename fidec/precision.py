@@ -8,8 +8,9 @@ carry the same precision as the forward ones. fidec's own code passes no ``preci
 scope decides for every product (``tests/test_precision.py`` checks each ``dot_general`` and convolution of an
 update and of the policy).
 
-On XLA:CPU all three compute in float32: ``tf32`` and ``highest`` are float32 there, and the CPU backend ignores the
-``bf16`` dot algorithm (JAX accepts it on CPU and computes in float32).
+On XLA:CPU all three multiply in float32: ``tf32`` and ``highest`` are float32 there, and the CPU backend does not
+round the operands of the ``bf16`` dot algorithm (JAX accepts it there; the code it compiles is ordered differently,
+so results differ from float32's at rounding level).
 """
 
 from __future__ import annotations
