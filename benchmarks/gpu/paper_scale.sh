@@ -103,7 +103,7 @@ if [ "$DRY" = 1 ]; then
   SPEED=(--preset tiny --chunk 5 --repeats 1)
   EVAL=(--preset tiny --seeds 2 --episodes 2 --envs 4 --workers 1)
   ANT_GEN=(--episodes 2 --workers 1); ANT_TRAIN=(--preset tiny --eval-episodes 2 --eval-envs 4 --eval-workers 1)
-  ANT_CHUNK=10; ANT_MIN_S=20; ANT_EVAL_S=60; ANT_COMPILE_S=60
+  ANT_CHUNK=10; ANT_MIN_S=20; ANT_EVAL_S=60; ANT_COMPILE_S=60; ANT_MAX_STEPS=40
   CPU_GEN=""; CPU_COMPILE=""
 else
   PRESET=paper; SEEDS=1,4,8,16; PSEEDS=16; CHUNK=100; REPEATS=3; LOOPCH=3; PEAK=8192; PAR=6; COMPILE_LIMIT=150
@@ -112,7 +112,7 @@ else
   SPEED=(--preset paper --chunk 100 --repeats 3)
   EVAL=(--preset paper --seeds 4 --episodes 50 --envs 50 --workers 8)
   ANT_GEN=(--episodes 1000 --workers 4); ANT_TRAIN=(--preset paper --eval-episodes 50 --eval-envs 200 --eval-workers 4)
-  ANT_CHUNK=1000; ANT_MIN_S=60; ANT_EVAL_S=60; ANT_COMPILE_S=45
+  ANT_CHUNK=1000; ANT_MIN_S=60; ANT_EVAL_S=60; ANT_COMPILE_S=45; ANT_MAX_STEPS=1000000
   # the dataset's workers on the last 4 cores, the compiles on the others (one thread per generation worker)
   if [ "$NCPU" -ge 12 ]; then CPU_GEN="taskset -c $((NCPU-4))-$((NCPU-1))"; CPU_COMPILE="taskset -c 0-$((NCPU-5))"; else CPU_GEN=""; CPU_COMPILE=""; fi
 fi
@@ -227,6 +227,7 @@ else
     PIDS=""
     for A in fd deflow fql; do
       STEPS=$("${H[@]}" steps "$OUTDIR" $A --seeds 4 --seconds $TRAIN_S --share 3 --chunk $ANT_CHUNK 2>>"$LOG")
+      [ "${STEPS:-0}" -gt $ANT_MAX_STEPS ] && STEPS=$ANT_MAX_STEPS
       say "antmaze $A: $STEPS updates x 4 seeds (${TRAIN_S}s of training at the measured rate, 3 runs sharing the card)"
       timeout $(( $(left) - 10 )) "${F[@]}" train --agent $A --env $ANT_TASK --dataset-dir "$DATA" --num-seeds 4 \
         "${ANT_TRAIN[@]}" --steps $STEPS --chunk-size $ANT_CHUNK --log-every $ANT_CHUNK --eval-every $STEPS \

@@ -137,7 +137,8 @@ def markdown(res: dict) -> str:
     if plan.get("skipped_agents"):
         out += ["", "Agents not run: " + "; ".join(f"{k}: {v}" for k, v in plan["skipped_agents"].items())]
     peak = res.get("peak") or {}
-    out += ["", f"## Matmul peak ({peak.get('size')}^2 float32 operands)", "", "| precision | GFLOP/s |", "|---|---|"]
+    out += ["", f"## Matmul peak ({peak.get('size')}^2 float32 operands)", ""]
+    out += ["| precision | GFLOP/s |", "|---|---|"] if peak else ["not measured (see stages)"]
     for p, v in (peak.get("precisions") or {}).items():
         out.append(f"| {p} | {fmt(v.get('gflops'), '.0f') if 'gflops' in v else 'FAILED: ' + v.get('error', '')} |")
     out += ["", "## The release on the same card (benchmarks/parity/speed.py)", ""]
