@@ -31,8 +31,8 @@ from fidec.config import resolve  # noqa: E402
 from fidec.train import init_states, make_chunk_fn  # noqa: E402
 
 
-def fidec_runner(agent_name: str, data: dict, chunk: int, overrides: dict):
-    cfg = resolve({"agent": agent_name, "env": ENV, "preset": "paper", "chunk_size": chunk, **overrides})
+def fidec_runner(agent_name: str, data: dict, chunk: int, overrides: dict, preset: str = "paper"):
+    cfg = resolve({"agent": agent_name, "env": ENV, "preset": preset, "chunk_size": chunk, **overrides})
     agent = make_agent(cfg, OBS_DIM, ACTION_DIM)
     states = init_states(agent, [0])
     run_chunk = make_chunk_fn(agent, cfg.batch_size)
@@ -78,6 +78,7 @@ def main(argv=None) -> int:
     ap.add_argument("--chunks", type=int, default=1, help="compiled calls per timed repeat")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--preset", default="paper", help="both sides' sizes: fidec's preset, the release given its values")
     args = ap.parse_args(argv)
     data = {k: np.asarray(v) for k, v in synthetic_data(OBS_DIM, ACTION_DIM).items()}
     rows = []
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
         if name == "fd":
             variants.append(("paper + fisher_reuse_base (fidec's N-1 option)", {"fisher_reuse_base": True}))
         for label, ov in variants:
-            f_run, cfg = fidec_runner(name, data, args.chunk, ov)
+            f_run, cfg = fidec_runner(name, data, args.chunk, ov, args.preset)
             r_run = release_runner(name, data, cfg, args.release, args.fql)
             n = args.chunk * args.chunks
             f_run(1), r_run(2)  # compile both
@@ -110,7 +111,8 @@ def main(argv=None) -> int:
     lines = [
         "# fidec paper preset vs the release: updates/s in one process, interleaved",
         "",
-        f"4x512, batch 256, K = 10, N = 8, obs {OBS_DIM}, action {ACTION_DIM}; {args.repeats} repeats of "
+        f"preset {args.preset} ({'x'.join(map(str, cfg.hidden_dims))}, batch {cfg.batch_size}, K = {cfg.flow_steps}, "
+        f"N = 8), obs {OBS_DIM}, action {ACTION_DIM}; {args.repeats} repeats of "
         f"{args.chunk * args.chunks} updates each side; JAX {jax.__version__}, {jax.devices()[0].platform}.",
         "",
         "| agent | fidec | fidec updates/s | release updates/s | fidec / release (median of repeats) |",

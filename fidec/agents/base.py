@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -21,10 +22,46 @@ from fidec.config import Config
 from fidec.encoders import make_encoder
 from fidec.flows import VelocityField, euler_sample, flow_matching_loss, flow_matching_noise
 from fidec.networks import CriticEnsemble
+from fidec.precision import matmul_precision
+
+#: The methods every caller (trainer, evaluation, bench, API, parity harness) reaches an agent's networks through;
+#: each traces under the run's ``Config.matmul_precision`` (:mod:`fidec.precision`), in every subclass too.
+PRECISION_SCOPED = (
+    "init",
+    "update",
+    "update_with_noise",
+    "losses",
+    "loss_terms",
+    "draw_noise",
+    "sample_actions",
+    "act",
+    "diagnostics",
+)
+
+
+def _under_precision(method):
+    @functools.wraps(method)
+    def scoped(self, *args, **kwargs):
+        with matmul_precision(self.config.matmul_precision):
+            return method(self, *args, **kwargs)
+
+    scoped.precision_scoped = True
+    return scoped
+
+
+def _scope_methods(cls) -> None:
+    for name in PRECISION_SCOPED:
+        method = cls.__dict__.get(name)
+        if method is not None and not getattr(method, "precision_scoped", False):
+            setattr(cls, name, _under_precision(method))
 
 
 class Agent:
     name = "agent"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _scope_methods(cls)  # an override of an entry point traces under the run's precision as the base's does
 
     def __init__(self, config: Config, obs_dim: int | tuple[int, ...], action_dim: int):
         """``obs_dim`` is an int for flat states, or the image shape (H, W, C) of pixel observations, which need
@@ -189,3 +226,6 @@ class Agent:
         """Log-time diagnostics (extra ODE solves allowed here, never in ``update``)."""
         actions = self.sample_actions(state.params, batch["observations"], key)
         return {"policy_mse_to_data": jnp.mean((actions - batch["actions"]) ** 2)}
+
+
+_scope_methods(Agent)

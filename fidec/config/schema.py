@@ -35,6 +35,8 @@ ENCODERS = ("none", "impala_small", "impala", "impala_debug")
 AGENT_METRIC = {"fd": "fisher", "deflow": "isotropic"}
 #: The optional record sinks ``Config.logger`` names (fidec/loggers.py writes them).
 LOGGERS = ("tensorboard", "wandb")
+#: Config.matmul_precision's choices (the JAX setting each stands for: fidec/precision.py)
+MATMUL_PRECISIONS = ("highest", "tf32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -340,6 +342,14 @@ class Config:
         0,
         "vectorised evaluation: worker processes stepping the environments (0: in-process)",
         low=0,
+    )
+    matmul_precision: str | None = option(
+        None,
+        "precision of every matrix product and convolution of the update, the policy and evaluation: highest "
+        "(float32), tf32 (TensorFloat-32 on NVIDIA GPUs from Ampere on), bf16 (bfloat16 operands, float32 "
+        "accumulation); unset: JAX's default (TF32 on such GPUs, float32 on CPU, where all three are float32); "
+        "a resumed run keeps its own",
+        MATMUL_PRECISIONS,
     )
     logger: str = option("none", "extra sinks beside metrics.jsonl/csv: none, tensorboard, wandb, or tensorboard,wandb")
 

@@ -18,6 +18,7 @@ from fidec import checkpoint
 from fidec.config import Config
 from fidec.errors import FidecError
 from fidec.io import remove_stale_temporaries, write_json
+from fidec.precision import device_kind
 from fidec.runs import MetricsLog, RunLock, summarize
 
 PACKAGES = ("fidec", "jax", "jaxlib", "flax", "optax", "ogbench", "mujoco", "numpy", "minari", "gymnasium-robotics")
@@ -90,10 +91,12 @@ def check_dataset_unchanged(run_dir: Path, saved: dict, task) -> None:
 
 
 def write_config(run_dir: Path, config: Config, task, env, placement: str | None, sub_logs: dict) -> None:
-    """config.json: the resolved configuration, versions, reward timing and the dataset; with a ε grid also each
-    sub-run folder's own config.json (its member config, and the group folder it belongs to)."""
+    """config.json: the resolved configuration (its ``matmul_precision`` with it), versions, the device it runs on,
+    reward timing and the dataset; with a ε grid also each sub-run folder's own config.json (its member config, and
+    the group folder it belongs to). A resumed run rewrites it: ``device`` is the latest process's."""
     meta = {
         "versions": versions(),
+        "device": device_kind(),
         "success_timing": success_timing(env),
         "dataset": {
             "name": task.dataset_name,
