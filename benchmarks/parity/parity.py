@@ -703,6 +703,154 @@ class PixelBatches:
         return {k: jnp.asarray(v) for k, v in ours.items()}
 
 
+# ----------------------------------------------------------------------------- the online loop
+class _ToyEnv:
+    """A deterministic 3-d task (Gymnasium's API) that ends both ways: terminated when x[0] > 1.2 (masks 0),
+    truncated after 5 steps (masks 1), so resets follow both kinds of episode end."""
+
+    def reset(self, seed=None, options=None):
+        rng = np.random.default_rng(seed)
+        self.x, self.t = rng.normal(size=3).astype(np.float32), 0
+        return self.x.copy(), {}
+
+    def step(self, action):
+        self.t += 1
+        self.x = (0.8 * self.x + np.r_[action, action[:1]]).astype(np.float32)
+        terminated = bool(self.x[0] > 1.2)
+        return self.x.copy(), float(self.x.sum()), terminated, self.t >= 5, {}
+
+    def close(self):
+        pass
+
+
+class _ToyTask:
+    env_name, obs_dim, action_dim, info = "toy", 3, 2, {}
+
+    def make_env(self):
+        return _ToyEnv()
+
+
+def compare_online(fql_path: Path, steps: int = 14, n_data: int = 6, seed: int = 0) -> list[dict]:
+    """One seed's online phase fed the same actions twice: FQL's ``main.py`` loop (reset when done, add
+    ``observations, actions, rewards, terminals = done, masks = 1 - terminated, next_observations`` to FQL's own
+    ``ReplayBuffer``, then sample) and fidec's (:class:`fidec.online.collect.OnlineCollector`, its rings and
+    sampler), with a buffer that wraps over the dataset and with ``balanced_sampling``. Environment resets use
+    fidec's reset seeds on both sides (FQL resets unseeded). Returns one row per check."""
+    from types import SimpleNamespace
+
+    from fidec.data.loading import TRANSITION_KEYS
+    from fidec.online import buffer as ob
+    from fidec.online.collect import OnlineCollector, reset_seed
+
+    fql_datasets = import_release(fql_path, "utils.datasets")
+    rng = np.random.default_rng(seed)
+    data = {
+        "observations": rng.normal(size=(n_data, 3)).astype(np.float32),
+        "actions": rng.uniform(-1, 1, (n_data, 2)).astype(np.float32),
+        "rewards": rng.normal(size=n_data).astype(np.float32),
+        "masks": np.ones(n_data, np.float32),
+        "next_observations": rng.normal(size=(n_data, 3)).astype(np.float32),
+    }
+    actions = rng.uniform(-1, 1, (steps, 2)).astype(np.float32)
+    rows = []
+    for balanced, buffer_size in ((False, n_data + 5), (False, 10_000), (True, 8)):
+        cfg = SimpleNamespace(batch_size=64, buffer_size=buffer_size, balanced_sampling=balanced, online_steps=steps)
+        # FQL's main.py
+        example = {k: v[0] for k, v in data.items()}
+        example["terminals"] = np.float32(0)
+        if balanced:
+            fql_buf = fql_datasets.ReplayBuffer.create(example, size=buffer_size)
+        else:
+            fql_buf = fql_datasets.ReplayBuffer.create_from_initial_dataset(
+                {**data, "terminals": np.zeros(n_data, np.float32)}, buffer_size
+            )
+        env, done, episode = _ToyEnv(), True, 0
+        # fidec's loop
+        col = OnlineCollector(_ToyTask(), [seed])
+        col.reset_all()
+        ring = ob.ring_size(cfg, n_data)
+        bufs = ob.empty_ring(1, ring, data)
+        sample = ob.make_sampler(cfg, n_data, ring)
+        same_rows, support_ok, counts_ok, quirk_at = True, True, True, None
+        for t in range(steps):
+            if done:
+                ob_, _ = env.reset(seed=reset_seed(seed, episode))
+                episode += 1
+            next_ob, reward, terminated, truncated, _ = env.step(actions[t].copy())
+            done = terminated or truncated
+            fql_buf.add_transition(
+                dict(
+                    observations=ob_,
+                    actions=actions[t],
+                    rewards=reward,
+                    terminals=float(done),
+                    masks=1.0 - terminated,
+                    next_observations=next_ob,
+                )
+            )
+            ob_ = next_ob
+            new, _ = col.step(actions[t][None])
+            bufs = ob.push(bufs, {k: v[:, None] for k, v in new.items()}, t, ring)
+            m = t + 1
+            # what each holds: FQL's buffer[:size] against fidec's surviving dataset rows plus its ring
+            held_fql = np.concatenate(
+                [np.asarray(fql_buf[k][: fql_buf.size]).reshape(fql_buf.size, -1) for k in TRANSITION_KEYS], axis=1
+            )
+            counts = ob.buffer_counts(cfg, n_data, m)
+            ring_rows = [(m - 1 - j) % ring for j in range(counts["online"])]
+            ours = {k: np.asarray(bufs[k][0])[ring_rows] for k in TRANSITION_KEYS}
+            if balanced:
+                held_ours = np.concatenate([ours[k].reshape(len(ring_rows), -1) for k in TRANSITION_KEYS], axis=1)
+            else:
+                keep = np.arange(n_data - counts["dataset"], n_data)
+                held_ours = np.concatenate(
+                    [np.concatenate([data[k][keep], ours[k]]).reshape(counts["size"], -1) for k in TRANSITION_KEYS],
+                    axis=1,
+                )
+            fql_held = fql_buf.size
+            if (0 if balanced else n_data) + m >= fql_buf.max_size:
+                # FQL's pointer has wrapped: its `size = max(pointer, size)` stops at capacity - 1, so the
+                # transition in its last slot is written but never sampled; fidec samples it
+                last = np.concatenate([np.asarray(fql_buf[k][-1]).reshape(1, -1) for k in TRANSITION_KEYS], axis=1)
+                held_fql = np.concatenate([held_fql, last])
+                fql_held += 1
+                quirk_at = m if quirk_at is None else quirk_at
+            counts_ok &= (counts["online"] if balanced else counts["size"]) == fql_held
+            same_rows &= np.array_equal(np.sort(held_fql, axis=0), np.sort(held_ours, axis=0))
+            # every row fidec's sampler draws is a row FQL's buffer (balanced: dataset half, buffer half) holds
+            batch = sample(
+                {k: jnp.asarray(v) for k, v in data.items()},
+                {k: v[0] for k, v in bufs.items()},
+                jax.random.PRNGKey(t),
+                jnp.int32(m),
+            )
+            drawn = np.concatenate([np.asarray(batch[k]).reshape(cfg.batch_size, -1) for k in TRANSITION_KEYS], 1)
+            pool = held_fql  # (with FQL's unsampled last slot: fidec may draw it)
+            if balanced:
+                full = np.concatenate([data[k].reshape(n_data, -1) for k in TRANSITION_KEYS], axis=1)
+                half = cfg.batch_size // 2
+                support_ok &= _rows_in(drawn[:half], full) and _rows_in(drawn[half:], pool)
+            else:
+                support_ok &= _rows_in(drawn, pool)
+        rows.append(
+            {
+                "buffer": "balanced (dataset + online buffer)" if balanced else "dataset + online, one buffer",
+                "buffer_size": buffer_size,
+                "online_steps": steps,
+                "episodes": episode,
+                "same_transitions_held": bool(same_rows),
+                "same_size": bool(counts_ok),
+                "samples_from_what_fql_holds": bool(support_ok),
+                "fql_last_slot_unsampled_from_step": quirk_at,
+            }
+        )
+    return rows
+
+
+def _rows_in(rows: np.ndarray, pool: np.ndarray) -> bool:
+    return all(np.any(np.all(pool == r, axis=1)) for r in rows)
+
+
 # ----------------------------------------------------------------------------- mutations
 #: Known single-setting differences from the release: (name, agents it applies to, fidec overrides of the
 #: reference config, what it is). Each must fail at update 1 by at least 10x the unmodified run's worst figure.
@@ -920,7 +1068,7 @@ def source_commit(path: Path, given: str | None) -> str:
 
 
 def summarize(
-    results: list[dict], mutations: list[dict] | None = None, sources: dict | None = None
+    results: list[dict], mutations: list[dict] | None = None, sources: dict | None = None, online=None
 ) -> tuple[str, bool]:
     lines = ["# Parity: fidec `--preset paper` vs the authors' release (fd, deflow) and FQL's release (fql)", ""]
     if sources:
@@ -989,6 +1137,23 @@ def summarize(
                 f"(`{f['where']}`) | {f['value']:.2e} | {', '.join(m['fails']) or '**none**'} |"
             )
         lines.append("")
+    if online:
+        lines += [
+            "## Online loop against FQL's main.py (the same actions, both sides)",
+            "",
+            "| buffer | capacity | online steps | episodes | same transitions held | same size | samples from "
+            "what FQL holds | FQL's last slot unsampled from step |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for o in online:
+            good = o["same_transitions_held"] and o["same_size"] and o["samples_from_what_fql_holds"]
+            ok_all &= good
+            lines.append(
+                f"| {o['buffer']} | {o['buffer_size']} | {o['online_steps']} | {o['episodes']} | "
+                f"{o['same_transitions_held']} | {o['same_size']} | {o['samples_from_what_fql_holds']} | "
+                f"{o['fql_last_slot_unsampled_from_step'] or '–'} |"
+            )
+        lines.append("")
     lines.append(
         "Tolerances: "
         + ", ".join(f"{q} {t:g}" for q, t in TOLERANCES.items())
@@ -1013,6 +1178,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pixel-hidden", default="64,64", help="MLP widths of the pixel agents")
     ap.add_argument("--pixel-batch-size", type=int, default=16)
     ap.add_argument("--pixel-updates", type=int, default=2)
+    ap.add_argument("--online", action="store_true", help="also compare the online loop with FQL's main.py")
     ap.add_argument("--out", type=Path, default=None, help="folder for parity.md, parity.json and worst.json")
     args = ap.parse_args(argv)
     jax.config.update("jax_default_matmul_precision", "highest")
@@ -1023,20 +1189,23 @@ def main(argv=None) -> int:
     }
     t0 = time.time()
     results, refs = [], []
-    for a in args.agents.split(","):
-        r, ref = compare_agent(a, args.release, args.fql, args.updates, hidden, args.batch_size, args.seed)
-        results.append(r)
-        refs.append(ref)
+    runs = [(a, False) for a in args.agents.split(",")]
     if args.pixels:
-        p_hidden = [int(x) for x in args.pixel_hidden.split(",") if x]
-        for a in args.agents.split(","):
-            r, ref = compare_agent(
-                a, args.release, args.fql, args.pixel_updates, p_hidden, args.pixel_batch_size, args.seed, pixels=True
-            )
-            results.append(r)
+        runs = [(a, True) for a in args.agents.split(",")] + runs
+    p_hidden = [int(x) for x in args.pixel_hidden.split(",") if x]
+    for a, pixels in runs:
+        size = (
+            (args.pixel_updates, p_hidden, args.pixel_batch_size) if pixels else (args.updates, hidden, args.batch_size)
+        )
+        r, ref = compare_agent(a, args.release, args.fql, *size, args.seed, pixels=pixels)
+        results.append(r)
+        if not pixels:
+            refs.append(ref)
+        print(f"{a} ({r['observations']}): done at {time.time() - t0:.0f} s", flush=True)
     worst = worst_figures(results)
+    online = compare_online(args.fql, seed=args.seed) if args.online else None
     mutations = run_mutations(refs, worst) if args.mutations else None
-    md, ok = summarize(results, mutations, sources)
+    md, ok = summarize(results, mutations, sources, online)
     cmd = " ".join(argv or sys.argv[1:])
     md += f"\n\nCommand: `python benchmarks/parity/parity.py {cmd}` ({time.time() - t0:.0f} s wall)\n"
     print(md)
@@ -1046,6 +1215,8 @@ def main(argv=None) -> int:
         payload = {"sources": sources, "results": results, "worst": worst, "tolerances": TOLERANCES}
         if mutations is not None:
             payload["mutations"] = mutations
+        if online is not None:
+            payload["online"] = online
         (args.out / "parity.json").write_text(json.dumps(payload, indent=1, default=str))
         (args.out / "worst.json").write_text(
             json.dumps(
