@@ -373,13 +373,13 @@ QUANTITIES = {
 #: Pass/fail limit of each figure: about 3x the worst float32 difference of the unmodified run (result/worst.json
 #: records that run's figures; tests/test_parity_mutations.py asserts each mutation exceeds 10x them).
 TOLERANCES = {
-    "init": 0.1,
-    "init_support": 1e-6,
-    "terms": 1e-4,
-    "grads": 1e-3,
-    "adam_mu": 1e-3,
-    "step": 1e-2,
-    "target": 1e-2,
+    "init": 0.3,  # two independent draws: sampling noise, up to 0.095 on a 64x1 layer
+    "init_support": 1e-6,  # no noise: any kernel value beyond its Glorot bound, or a zeroed kernel, fails
+    "terms": 1e-5,
+    "grads": 1e-5,
+    "adam_mu": 1e-5,
+    "step": 2e-3,  # Adam's step is ~lr sign(m): an element whose gradient is ~0 may flip
+    "target": 2e-3,
 }
 #: A figure below float32's resolution counts as this in a margin (an exact 0 is no yardstick).
 NOISE_FLOOR = 1e-7
