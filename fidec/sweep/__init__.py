@@ -65,13 +65,15 @@ _EXPORTS = {
     "fidec.sweep.jobs": (
         "Job expand parse_seeds parse_set seed_groups suite_dataset_dir variants vmap_target_divergences"
     ),
-    "fidec.sweep.status": ("STATUS_FILE SweepResult format_status job_status write_status"),
+    "fidec.sweep.status": (
+        "COUNTED STATUS_FILE SWEEP_LOCK SweepResult format_status job_status run_holder sweep_lock write_status"
+    ),
     "fidec.sweep.job": (
-        "CONFLICT DONE ERROR_FILE FAILED INTERRUPTED JOB_FILE LOG_FILE MUTABLE_FIELDS PENDING config_conflict "
-        "failed_result run_job"
+        "CONFLICT DONE ERROR_FILE FAILED HELD INTERRUPTED JOB_FILE LOG_FILE MUTABLE_FIELDS PENDING RUNNING "
+        "config_conflict failed_result run_job"
     ),
     "fidec.sweep.datasets": "ensure_datasets",
-    "fidec.sweep.runner": "BACKENDS run_local run_ray run_sweep",
+    "fidec.sweep.runner": "BACKENDS GRACE_S POLL_S RAY_MAX_RETRIES LocalRuns RayRuns run_sweep",
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names.split()}
 __all__ = sorted(_WHERE)
