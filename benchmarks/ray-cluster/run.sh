@@ -13,6 +13,9 @@ HEAD_PORT=${HEAD_PORT:-6390}
 WORKER_NM_PORT=${WORKER_NM_PORT:-6395}   # the worker node's raylet port: how its processes are found
 export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}   # the driver and every Ray worker import this checkout
 export RAY_DISABLE_USAGE_STATS=1
+# Ray's token authentication off: both nodes listen on this machine only (a real cluster keeps it on and gives every
+# node and the driver the cluster's token)
+export RAY_AUTH_MODE=disabled
 fidec() { "$PY" -m fidec.cli "$@"; }
 stamp() { echo "== $(date -u +%FT%TZ) $*"; uptime; }
 logs=$here/logs
