@@ -71,7 +71,7 @@ done
 } 2>&1 | tee -a "$logs/cluster.log"
 wait $sweep && rc=0 || rc=$?
 echo "fidec sweep exit code: $rc" | tee -a "$logs/ray.log"
-"$RAY" stop --force >> "$logs/cluster.log" 2>&1
+"$RAY" stop --force > /dev/null 2>&1
 
 for name in local ray; do  # each run's own log: which process trained it, and from which step
   (cd "$W/$name" && for f in */*/*/*/sweep.log; do echo "== $f"; cat "$f"; done) > "$logs/${name}_runs.log"
