@@ -8,6 +8,7 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 
@@ -48,37 +49,57 @@ def spawn_context():
     return mp.get_context("spawn")
 
 
-def _start_worker(parent_pid: int, initializer, initargs: tuple) -> None:
+def _start_worker(parent_pid: int, own_group: bool, initializer, initargs: tuple) -> None:
     die_with_parent(parent_pid)
+    if own_group:
+        os.setpgid(0, 0)
     if initializer is not None:
         initializer(*initargs)
 
 
 def spawn_pool(
-    workers: int, initializer=None, initargs: tuple = (), one_task_per_process: bool = False
+    workers: int,
+    initializer=None,
+    initargs: tuple = (),
+    one_task_per_process: bool = False,
+    own_process_group: bool = False,
 ) -> cf.ProcessPoolExecutor:
     """A pool of ``workers`` spawned processes, each ended when this process dies (:func:`die_with_parent`),
     then set up by ``initializer(*initargs)``. ``one_task_per_process``: a fresh process for every task, so no
-    memory or compiled state is carried from one task to the next."""
+    memory or compiled state is carried from one task to the next. ``own_process_group``: each worker in a
+    process group of its own, so that a Ctrl-C at the terminal reaches this process alone, which decides what
+    its workers do (:func:`interrupt_workers`)."""
     kw = {
         "max_workers": workers,
         "mp_context": spawn_context(),
         "initializer": _start_worker,
-        "initargs": (os.getpid(), initializer, tuple(initargs)),
+        "initargs": (os.getpid(), own_process_group, initializer, tuple(initargs)),
     }
     if one_task_per_process:
         kw["max_tasks_per_child"] = 1
     return cf.ProcessPoolExecutor(**kw)
 
 
+def _workers(pool: cf.ProcessPoolExecutor) -> list:
+    """The pool's worker processes (the executor keeps them in a private attribute)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def interrupt_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Send SIGINT to each worker of ``pool``: a task running there gets a KeyboardInterrupt, as at a Ctrl-C."""
+    for p in _workers(pool):
+        with contextlib.suppress(ProcessLookupError, TypeError):  # already gone (TypeError: pid not known yet)
+            os.kill(p.pid, signal.SIGINT)
+
+
 def stop_pool(pool: cf.ProcessPoolExecutor) -> None:
     """Stop a pool now (its caller was interrupted or failed): pending tasks cancelled, running workers
-    terminated, nothing waited for."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())  # our own workers, before shutdown drops them
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
+    terminated, then the pool shut down (quickly: it waits only for its manager thread to see the workers gone;
+    without that wait, a pool replacing its workers, ``max_tasks_per_child``, fails in that thread)."""
+    for p in _workers(pool):
         with contextlib.suppress(Exception):
             p.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ---------------------------------------------------------------------------------------------- Ray
@@ -120,12 +141,24 @@ class RayTasks:
     def __iter__(self):
         self._submit()
         while self.in_flight:
-            ready, _ = self.ray.wait(list(self.in_flight), num_returns=1)
-            for ref in ready:
-                yield self.in_flight.pop(ref), ref
+            yield from self.wait()
             self._submit()
 
-    def cancel(self) -> None:
-        """Force-cancel the tasks still running (the caller was interrupted)."""
+    def submit(self, item) -> None:
+        """Start one more task now (besides the queue ``max_in_flight`` limits)."""
+        self.in_flight[self.remote.remote(item)] = item
+
+    def wait(self, timeout: float | None = None) -> list[tuple]:
+        """``(item, ref)`` of the tasks finished within ``timeout`` seconds (None: until one is), removed from
+        the tasks in flight."""
+        if not self.in_flight:
+            return []
+        ready, _ = self.ray.wait(list(self.in_flight), num_returns=1, timeout=timeout)
+        return [(self.in_flight.pop(ref), ref) for ref in ready]
+
+    def cancel(self, force: bool = True) -> None:
+        """Cancel the tasks in flight (the caller was interrupted): those not started never start; running ones
+        get a KeyboardInterrupt, or with ``force`` their worker process is killed."""
         for ref in self.in_flight:
-            self.ray.cancel(ref, force=True)
+            with contextlib.suppress(Exception):  # noqa: BLE001 - a task that finished meanwhile, a lost node
+                self.ray.cancel(ref, force=force)

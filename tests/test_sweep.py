@@ -173,7 +173,7 @@ def test_smoke_suite_local_end_to_end_with_report(tiny_dataset_dir, tmp_path, ch
     argv = ["sweep", "smoke", "--out", str(out), "--workers", "2", "--dataset-dir", str(tiny_dataset_dir)]
     assert main(argv) == 0
     status = json.loads((out / "sweep_status.json").read_text())
-    assert status["counts"] == {"done": 4, "failed": 0, "pending": 0}
+    assert status["counts"] == {"done": 4, "failed": 0, "interrupted": 0, "running": 0, "pending": 0}
     assert {r["action"] for r in status["runs"]} == {"started"}
     for r in status["runs"]:
         run = out / r["name"]
@@ -217,7 +217,7 @@ def test_ray_backend_runs_two_tiny_runs(tiny_dataset_dir, tmp_path, child_jax_ca
         assert ray.is_initialized()  # the sweep leaves a Ray instance it did not start alone
     finally:
         ray.shutdown()
-    assert res.ok and res.counts() == {"done": 2, "failed": 0, "pending": 0}
+    assert res.ok and res.counts() == {"done": 2, "failed": 0, "interrupted": 0, "running": 0, "pending": 0}
     assert {r["action"] for r in res.results.values()} == {"started"}
     assert all(r["pid"] != os.getpid() for r in res.results.values())  # ran in Ray workers
     for j in res.jobs:
@@ -261,7 +261,7 @@ def test_resuming_a_half_finished_sweep_runs_only_what_is_missing(tiny_dataset_d
     error = open(os.path.join(broken.run_dir, "error.txt")).read()
     assert "cannot read checkpoint" in error and "Traceback" in error
     status = json.loads((out / "sweep_status.json").read_text())
-    assert status["counts"] == {"done": 3, "failed": 1, "pending": 0}
+    assert status["counts"] == {"done": 3, "failed": 1, "interrupted": 0, "running": 0, "pending": 0}
     assert next(x for x in status["runs"] if x["name"] == broken.name)["error"].startswith("FidecError")
 
     capsys.readouterr()

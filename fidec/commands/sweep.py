@@ -24,10 +24,11 @@ def cmd_sweep(args) -> int:
     suite = load_suite(args.suite)
     if args.vmap_target_divergence:
         suite.vmap_target_divergence = True
+    backend = args.backend or ("ray" if args.ray_address else "local")
     result = run_sweep(
         suite,
         args.out,
-        args.backend,
+        backend,
         seeds=parse_seeds(args.seeds),
         agents=args.agents,
         tasks=args.tasks,
@@ -57,13 +58,22 @@ def register(sub) -> None:
         help="run a benchmark suite (agents x tasks x seeds x overrides), locally or on Ray",
         description=(
             "Run a suite: a packaged one (smoke, cpu, paper) or a .toml/.yaml file. Re-running skips finished "
-            "runs, resumes interrupted ones and retries failed ones; OUT/sweep_status.json lists every run."
+            "runs, resumes interrupted ones and retries failed ones; OUT/sweep_status.json lists every run. Several "
+            "sweeps may run on one OUT at once: each trains the runs no other process holds and waits for the "
+            "others. Ctrl-C stops starting runs at once and interrupts the running ones, resumable."
         ),
     )
     p.add_argument("suite", nargs="?", help="suite name or file")
     p.add_argument("--list", action="store_true", help="list the packaged suites and exit")
-    p.add_argument("--backend", choices=BACKENDS, default="local", help="local process pool or Ray (default local)")
-    p.add_argument("--ray-address", default=None, help="Ray cluster address (default: RAY_ADDRESS or a local instance)")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="local process pool or Ray (default local; ray with --ray-address)",
+    )
+    p.add_argument(
+        "--ray-address", default=None, help="Ray cluster address, e.g. HOST:6379 or auto (implies --backend ray)"
+    )
     p.add_argument("--out", default=None, help="sweep folder (default sweeps/SUITE)")
     p.add_argument("--seeds", nargs="+", default=None, metavar="S", help="seeds instead of the suite's: 0 1 2 or 0-4")
     p.add_argument("--agents", nargs="+", default=None, metavar="A", help="only these agents")

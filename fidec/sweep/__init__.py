@@ -34,12 +34,14 @@ A *suite* is a TOML (or YAML) file, either one shipped in ``fidec/suites/`` (``s
 Each job is one training process: ``OUT/<agent>/<env>/<variant>/seed<S>`` (or ``seeds<S>-<T>`` when
 ``seeds_per_process`` > 1), a normal run folder of :mod:`fidec.runs` plus ``sweep.json`` (which job it is)
 and, if it failed, ``error.txt`` (error and traceback). The variant is ``base`` without a grid, else
-``key=value,...``. ``OUT/sweep_status.json`` lists every job's status after each completion.
+``key=value,...``. ``OUT/sweep_status.json`` lists every job's status, read from the folders, whenever a job
+starts or ends.
 
-Status of a job folder: *done* (``summary.json`` with ``final_step`` == the suite's steps), *interrupted*
-(a run was started: resumed exactly from its checkpoint with :meth:`Trainer.resume`), *failed*
-(``error.txt``; retried on the next sweep unless ``--no-retry-failed``), *conflict* (the folder holds a run
-with another configuration: never touched), *pending* (nothing yet).
+Status of a job folder: *done* (``summary.json`` with ``final_step`` == the suite's steps), *running* (a process
+holds the folder's lock), *interrupted* (a run was started: resumed exactly from its checkpoint with
+:meth:`Trainer.resume`), *failed* (``error.txt``; retried on the next sweep unless ``--no-retry-failed``),
+*conflict* (the folder holds a run with another configuration: never touched), *pending* (nothing yet). Sweeps on
+one folder cooperate: a run another process holds is waited for, and taken over if it is left unfinished.
 
 Modules: :mod:`~fidec.sweep.suites` (the file and its schema), :mod:`~fidec.sweep.jobs` (a suite's jobs),
 :mod:`~fidec.sweep.status` (what each job's folder holds), :mod:`~fidec.sweep.job` (one job, in its own
@@ -65,13 +67,15 @@ _EXPORTS = {
     "fidec.sweep.jobs": (
         "Job expand parse_seeds parse_set seed_groups suite_dataset_dir variants vmap_target_divergences"
     ),
-    "fidec.sweep.status": ("STATUS_FILE SweepResult format_status job_status write_status"),
+    "fidec.sweep.status": (
+        "COUNTED STATUS_FILE SWEEP_LOCK SweepResult format_status job_status run_holder sweep_lock write_status"
+    ),
     "fidec.sweep.job": (
-        "CONFLICT DONE ERROR_FILE FAILED INTERRUPTED JOB_FILE LOG_FILE MUTABLE_FIELDS PENDING config_conflict "
-        "failed_result run_job"
+        "CONFLICT DONE ERROR_FILE FAILED HELD INTERRUPTED JOB_FILE LOG_FILE MUTABLE_FIELDS PENDING RUNNING "
+        "config_conflict failed_result run_job"
     ),
     "fidec.sweep.datasets": "ensure_datasets",
-    "fidec.sweep.runner": "BACKENDS run_local run_ray run_sweep",
+    "fidec.sweep.runner": "BACKENDS GRACE_S POLL_S RAY_MAX_RETRIES LocalRuns RayRuns run_sweep",
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names.split()}
 __all__ = sorted(_WHERE)

@@ -15,14 +15,19 @@ from pathlib import Path
 
 from fidec.config import resolve
 from fidec.console import enable_compilation_cache
-from fidec.errors import FidecError
+from fidec.errors import FidecError, RunFolderBusy
 from fidec.io import atomic_write_text, read_json, write_json
+from fidec.runs import RunLock
 
 JOB_FILE = "sweep.json"
 LOG_FILE = "sweep.log"
 ERROR_FILE = "error.txt"
 
 DONE, INTERRUPTED, FAILED, CONFLICT, PENDING = "done", "interrupted", "failed", "conflict", "pending"
+#: A run folder whose lock another process holds (a run training there now).
+RUNNING = "running"
+#: A job's result when another process held its run folder: nothing in the folder was touched.
+HELD = "held"
 
 #: Fields that may differ between a run folder's saved config and the job without a conflict.
 MUTABLE_FIELDS = {
@@ -82,20 +87,10 @@ def run_job(job: dict) -> dict:
         from fidec.train import Trainer
 
         config = resolve(job["overrides"])
-        write_json(
-            run_dir / JOB_FILE,
-            {k: job[k] for k in ("name", "agent", "env", "tag", "seeds", "suite") if k in job},
-        )
-        conflict = config_conflict(run_dir, job["overrides"])
-        if conflict:
-            raise FidecError(conflict)
-        for sub, tag in (job.get("sub_tags") or {}).items():  # each ε's folder is reported as the job it replaces
-            (run_dir / sub).mkdir(exist_ok=True)
-            write_json(
-                run_dir / sub / JOB_FILE,
-                {"name": f"{job['name']}/{sub}", "tag": tag, **{k: job[k] for k in ("agent", "env", "seeds")}},
-            )
-        summary = read_json(run_dir / "summary.json")
+        with RunLock(run_dir):  # nothing is written into a folder another process holds
+            summary = _prepare_folder(job, run_dir)
+        # released for the Trainer, which takes the lock again: a process that took it meanwhile makes this job
+        # HELD (below), and the folder's status is read again when the job is retried
         if summary and summary.get("final_step") == config.total_steps:
             action = "skipped"
         else:
@@ -112,6 +107,8 @@ def run_job(job: dict) -> dict:
             summary = trainer.run()
         (run_dir / ERROR_FILE).unlink(missing_ok=True)
         result.update(status=DONE, action=action, score_mean=summary.get("score_mean"))
+    except RunFolderBusy as e:  # another process trains this run: not ours to record
+        result.update(status=HELD, action="held", error=str(e))
     except KeyboardInterrupt:  # stopped, not failed: the next sweep resumes it from its checkpoint
         result.update(status=INTERRUPTED, action="interrupted", error="interrupted")
     except BaseException as e:  # noqa: BLE001 - recorded, never propagated (the other runs go on)
@@ -126,9 +123,29 @@ def run_job(job: dict) -> dict:
     return result
 
 
+def _prepare_folder(job: dict, run_dir: Path) -> dict | None:
+    """Under the run folder's lock: check the saved configuration, write ``sweep.json`` (and each ε sub-run's),
+    and return the folder's summary (None before a run finished)."""
+    write_json(run_dir / JOB_FILE, {k: job[k] for k in ("name", "agent", "env", "tag", "seeds", "suite") if k in job})
+    conflict = config_conflict(run_dir, job["overrides"])
+    if conflict:
+        raise FidecError(conflict)
+    for sub, tag in (job.get("sub_tags") or {}).items():  # each ε's folder is reported as the job it replaces
+        (run_dir / sub).mkdir(exist_ok=True)
+        write_json(
+            run_dir / sub / JOB_FILE,
+            {"name": f"{job['name']}/{sub}", "tag": tag, **{k: job[k] for k in ("agent", "env", "seeds")}},
+        )
+    return read_json(run_dir / "summary.json")
+
+
 def failed_result(job: dict, error: str) -> dict:
-    """A failure seen from outside the job (its process died): recorded in the job's error.txt."""
+    """A failure seen from outside the job (its process died): recorded in the job's error.txt, unless another
+    process holds the run folder now (then the job is HELD, and the folder is left to that process)."""
     run_dir = Path(job["run_dir"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / ERROR_FILE, error + "\n")
+    try:
+        with RunLock(run_dir):
+            atomic_write_text(run_dir / ERROR_FILE, error + "\n")
+    except RunFolderBusy as e:
+        return {"name": job["name"], "status": HELD, "action": "held", "error": str(e)}
     return {"name": job["name"], "status": FAILED, "action": "failed", "error": error.splitlines()[0]}

@@ -1,16 +1,25 @@
-"""Running a sweep: each job trained (or resumed) in a process of its own, on a local pool or as Ray tasks."""
+"""Running a sweep: each job trained (or resumed) in a process of its own, on a local pool or as Ray tasks.
+
+One loop drives both backends: it starts a job only when the backend has room for it (the local pool: one per
+worker, nothing queued behind them), never one whose run folder another process holds (that job waits, and is
+taken over if the other process leaves it unfinished), and records each result as it comes. A Ctrl-C stops it
+starting jobs at once, interrupts the running ones (each keeps its folder resumable from its last checkpoint),
+gives them :data:`GRACE_S` seconds to stop, kills what is left, and writes the status before the
+KeyboardInterrupt goes on.
+"""
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import time
 from pathlib import Path
 
 from fidec.errors import FidecError
 from fidec.io import atomic_write_text
-from fidec.procs import BACKENDS, RayTasks, cpu_count, spawn_pool, start_ray
+from fidec.procs import BACKENDS, RayTasks, cpu_count, interrupt_workers, spawn_pool, start_ray, stop_pool
 from fidec.sweep.datasets import ensure_datasets
-from fidec.sweep.job import failed_result, run_job
+from fidec.sweep.job import HELD, RUNNING, failed_result, run_job
 from fidec.sweep.jobs import expand
 from fidec.sweep.status import (
     CONFLICT,
@@ -22,49 +31,109 @@ from fidec.sweep.status import (
     SweepResult,
     format_status,
     job_status,
+    run_holder,
+    sweep_lock,
     write_status,
 )
 from fidec.sweep.suites import Suite, load_suite
 
-
-def run_local(payloads: list[dict], workers: int, on_result) -> None:
-    """Each job in its own spawned process, ``workers`` at a time."""
-    # a fresh process per job: no JAX state or memory carried over; none outlives this process
-    with spawn_pool(workers, one_task_per_process=True) as pool:
-        futures = {pool.submit(run_job, p): p for p in payloads}
-        try:
-            for fut in cf.as_completed(futures):
-                p = futures[fut]
-                try:
-                    res = fut.result()
-                except Exception as e:  # noqa: BLE001 - e.g. BrokenProcessPool: the worker died
-                    res = failed_result(p, f"worker process died: {type(e).__name__}: {e} (killed or out of memory?)")
-                on_result(p, res)
-        except KeyboardInterrupt:
-            for f in futures:
-                f.cancel()
-            raise
+#: Seconds between looks at run folders another process holds.
+POLL_S = 2.0
+#: Seconds the running jobs get to stop after a Ctrl-C before their processes are killed.
+GRACE_S = 10.0
+#: Times Ray runs a job again when its worker or node died (the run resumes from its last checkpoint).
+RAY_MAX_RETRIES = 3
 
 
-def run_ray(payloads: list[dict], address: str | None, cpus: float, gpus: float, on_result) -> None:
-    """Each job as a Ray task with ``num_cpus``/``num_gpus`` (a fresh worker process per task)."""
-    ray, started = start_ray(address)
-    try:
-        remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_calls=1, max_retries=1)(run_job)
-        tasks = RayTasks(ray, remote, payloads)
-        try:
-            for p, ref in tasks:
-                try:
-                    res = ray.get(ref)
-                except Exception as e:  # noqa: BLE001 - the task's worker died, node lost, ...
-                    res = failed_result(p, f"Ray task failed: {type(e).__name__}: {e}")
-                on_result(p, res)
-        except KeyboardInterrupt:
-            tasks.cancel()
-            raise
-    finally:
-        if started:
-            ray.shutdown()
+class LocalRuns:
+    """Jobs in a pool of spawned processes, a fresh one per job (no JAX state or memory carried over; none
+    outlives this process), at most ``workers`` at once and none queued behind them. The workers are in process
+    groups of their own: a Ctrl-C at the terminal reaches the sweep alone, which interrupts them itself."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool = spawn_pool(workers, one_task_per_process=True, own_process_group=True)
+        self.running: dict[cf.Future, dict] = {}
+
+    def free(self) -> int:
+        return self.workers - len(self.running)
+
+    def submit(self, payload: dict) -> None:
+        self.running[self.pool.submit(run_job, payload)] = payload
+
+    def wait(self, timeout: float | None, interrupted: bool = False) -> list[tuple[dict, dict]]:
+        """``(payload, result)`` of the jobs finished within ``timeout`` seconds (None: until one is)."""
+        if not self.running:
+            time.sleep(timeout or 0)
+            return []
+        done, _ = cf.wait(self.running, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        out = []
+        for fut in done:
+            p = self.running.pop(fut)
+            try:
+                res = fut.result()
+            except Exception as e:  # noqa: BLE001 - e.g. BrokenProcessPool: the worker died
+                res = (
+                    _interrupted(p)
+                    if interrupted
+                    else failed_result(p, f"worker process died: {type(e).__name__}: {e} (killed or out of memory?)")
+                )
+            out.append((p, res))
+        return out
+
+    def interrupt(self) -> None:
+        interrupt_workers(self.pool)
+
+    def close(self) -> None:
+        if self.running:
+            stop_pool(self.pool)  # interrupted or failed: the running jobs are killed
+        else:
+            self.pool.shutdown(wait=True)
+
+
+class RayRuns:
+    """Jobs as Ray tasks with ``num_cpus``/``num_gpus`` each, a fresh worker process per task; a task whose
+    worker or node dies is run again (:data:`RAY_MAX_RETRIES`), resuming its run from the last checkpoint."""
+
+    def __init__(self, address: str | None, cpus: float, gpus: float):
+        self.ray, self.started = start_ray(address)
+        remote = self.ray.remote(num_cpus=cpus, num_gpus=gpus, max_calls=1, max_retries=RAY_MAX_RETRIES)(run_job)
+        self.tasks = RayTasks(self.ray, remote, [])
+
+    @property
+    def running(self) -> dict:
+        return self.tasks.in_flight
+
+    def free(self) -> float:
+        return float("inf")  # Ray queues the tasks until the cluster has room (and cancels queued ones on a Ctrl-C)
+
+    def submit(self, payload: dict) -> None:
+        self.tasks.submit(payload)
+
+    def wait(self, timeout: float | None, interrupted: bool = False) -> list[tuple[dict, dict]]:
+        if not self.tasks.in_flight:
+            time.sleep(timeout or 0)
+            return []
+        out = []
+        for p, ref in self.tasks.wait(timeout):
+            try:
+                res = self.ray.get(ref)
+            except Exception as e:  # noqa: BLE001 - cancelled, or its retries spent on dead workers or nodes
+                res = _interrupted(p) if interrupted else failed_result(p, f"Ray task failed: {type(e).__name__}: {e}")
+            out.append((p, res))
+        return out
+
+    def interrupt(self) -> None:
+        self.tasks.cancel(force=False)  # queued tasks never start; running ones get a KeyboardInterrupt
+
+    def close(self) -> None:
+        self.tasks.cancel(force=True)
+        if self.started:
+            self.ray.shutdown()
+
+
+def _interrupted(payload: dict) -> dict:
+    return {"name": payload["name"], "status": INTERRUPTED, "action": "interrupted", "error": "interrupted"}
 
 
 def run_sweep(
@@ -87,7 +156,8 @@ def run_sweep(
     dry_run: bool = False,
     log=print,
 ) -> SweepResult:
-    """Run (or continue) a sweep: skip done runs, resume interrupted ones, start pending ones."""
+    """Run (or continue) a sweep: skip done runs, resume interrupted ones, start pending ones; run the ones
+    another process holds only if it leaves them unfinished."""
     if isinstance(suite, str):
         suite = load_suite(suite)
     if backend not in BACKENDS:
@@ -96,7 +166,7 @@ def run_sweep(
     jobs = expand(suite, out, seeds, agents, tasks, overrides, dataset_dir, variants_filter)
     for j in jobs:
         j.status, j.error = job_status(j)
-    todo_status = {PENDING, INTERRUPTED} | ({FAILED} if retry_failed else set())
+    todo_status = {PENDING, INTERRUPTED, RUNNING} | ({FAILED} if retry_failed else set())
     todo = [j for j in jobs if j.status in todo_status]
     cpus = cpus_per_run or suite.cpus_per_run
     gpus = suite.gpus_per_run if gpus_per_run is None else gpus_per_run
@@ -105,56 +175,125 @@ def run_sweep(
     results: dict[str, dict] = {}
     status_path = out / STATUS_FILE
     result = SweepResult(out, jobs, results, status_path)
-    c = {s: sum(j.status == s for j in jobs) for s in (DONE, INTERRUPTED, FAILED, CONFLICT, PENDING)}
+    c = {s: sum(j.status == s for j in jobs) for s in (DONE, INTERRUPTED, FAILED, CONFLICT, RUNNING, PENDING)}
     log(
         f"suite {suite.name}: {len(jobs)} runs in {out}: {c[DONE]} done, {c[INTERRUPTED]} interrupted, "
         f"{c[FAILED]} failed{'' if retry_failed else ' (not retried)'}, {c[CONFLICT]} in conflict, "
-        f"{c[PENDING]} pending"
+        + (f"{c[RUNNING]} running in another process, " if c[RUNNING] else "")
+        + f"{c[PENDING]} pending"
     )
     if dry_run:
         for j in jobs:
             log(f"  {j.status:12s}{j.name}")
         return result
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / f"suite{'.yaml' if suite.fmt == 'yaml' else '.toml'}", suite.text)
+    with sweep_lock(out):
+        atomic_write_text(out / f"suite{'.yaml' if suite.fmt == 'yaml' else '.toml'}", suite.text)
     write_status(out, suite, jobs, results, backend)
     if not todo:
         log(format_status(result))
         return result
 
     ensure_datasets(suite, todo, generate, workers=n_workers or 1, log=log)
-    by_name = {j.name: j for j in jobs}
     share = (backend == "local" and n_workers > 1) or (0 < gpus < 1)
     threads = max(1, int(cpus))
-    payloads = [
-        {**j.to_dict(), "suite": suite.name, "share_device": share, "threads": threads, "prior": j.status} for j in todo
-    ]
-    finished = 0
-
-    def on_result(payload: dict, res: dict) -> None:
-        nonlocal finished
-        finished += 1
-        j = by_name[payload["name"]]
-        results[j.name] = res
-        j.status = res["status"]
-        j.error = res.get("error")
-        write_status(out, suite, jobs, results, backend)
-        what = res.get("action", res["status"])
-        if res["status"] == INTERRUPTED:
-            log(f"[{finished}/{len(todo)}] interrupted {j.name}")
-        elif res["status"] == DONE:
-            score = res.get("score_mean")
-            extra = f", score {score:.3f}" if isinstance(score, (int, float)) else ""
-            log(f"[{finished}/{len(todo)}] {what} -> done {j.name} ({res.get('wall_s', 0):.0f} s{extra})")
-        else:
-            log(f"[{finished}/{len(todo)}] FAILED {j.name}: {j.error}")
-
+    payloads = [{**j.to_dict(), "suite": suite.name, "share_device": share, "threads": threads} for j in todo]
     where = f"{n_workers} local process(es)" if backend == "local" else f"Ray ({ray_address or 'local instance'})"
     log(f"running {len(todo)} run(s) on {where}")
-    if backend == "local":
-        run_local(payloads, n_workers, on_result)
-    else:
-        run_ray(payloads, ray_address, cpus, gpus, on_result)
+    runs = LocalRuns(n_workers) if backend == "local" else RayRuns(ray_address, cpus, gpus)
+    driver = _Driver(
+        runs,
+        jobs,
+        results,
+        len(todo),
+        lambda: write_status(out, suite, jobs, results, backend, driver.running_names()),
+        log,
+    )
+    try:
+        driver.run(payloads)
+    except KeyboardInterrupt:
+        log("interrupted: no more runs start; stopping the running ones (each resumable from its last checkpoint)")
+        try:
+            driver.interrupt()
+        finally:
+            runs.close()  # whatever still runs is killed: its folder resumes from its last checkpoint
+            write_status(out, suite, jobs, results, backend)
+            log(format_status(result))
+        raise
+    except BaseException:
+        runs.close()
+        raise
+    runs.close()
     write_status(out, suite, jobs, results, backend)
     log(format_status(result))
     return result
+
+
+class _Driver:
+    """The loop of :func:`run_sweep`: starts each job when the backend has room and its folder is free, and
+    records the results as they come."""
+
+    def __init__(self, runs, jobs, results: dict, total: int, write, log):
+        self.runs, self.results, self.total, self.write, self.log = runs, results, total, write, log
+        self.by_name = {j.name: j for j in jobs}
+        self.first = {j.name: j.status for j in jobs}  # each job's status when the sweep began
+        self.finished = 0
+
+    def running_names(self) -> set[str]:
+        return {p["name"] for p in self.runs.running.values()}
+
+    def run(self, payloads: list[dict]) -> None:
+        queue = list(payloads)
+        waiting: dict[str, dict] = {}  # folders another process holds, looked at every POLL_S seconds
+        while queue or waiting or self.runs.running:
+            for name in [n for n, p in waiting.items() if run_holder(p["run_dir"]) is None]:
+                queue.append(waiting.pop(name))  # released: finished, or left for this sweep to take over
+            started = False
+            while queue and self.runs.free() > 0:
+                p = queue.pop(0)
+                j = self.by_name[p["name"]]
+                holder = run_holder(j.run_dir)
+                if holder is not None:
+                    self.log(f"  {j.name}: another process (pid {holder}) is training it; waiting for it")
+                    waiting[j.name] = p
+                    continue
+                status, error = job_status(j, held=False)
+                if status != self.first[j.name] and status in (DONE, FAILED, CONFLICT):  # finished elsewhere
+                    j.status, j.error = status, error
+                    self._count(f"{status} {j.name} (by another process)")
+                    continue
+                self.runs.submit(p)
+                started = True
+            if started:
+                self.write()  # shows them running
+            for p, res in self.runs.wait(POLL_S):
+                if res["status"] == HELD:  # another process took the folder just before this job's process did
+                    waiting[p["name"]] = p
+                    continue
+                self.record(p, res)
+
+    def interrupt(self) -> None:
+        """Interrupt the running jobs; record those that stop within GRACE_S."""
+        self.runs.interrupt()
+        deadline = time.monotonic() + GRACE_S
+        while self.runs.running and time.monotonic() < deadline:
+            for p, res in self.runs.wait(min(POLL_S, max(0.0, deadline - time.monotonic())), interrupted=True):
+                self.record(p, res, write=False)
+
+    def record(self, payload: dict, res: dict, write: bool = True) -> None:
+        j = self.by_name[payload["name"]]
+        self.results[j.name] = res
+        j.status, j.error = res["status"], res.get("error")
+        if write:
+            self.write()
+        if res["status"] == INTERRUPTED:
+            self._count(f"interrupted {j.name}")
+        elif res["status"] == DONE:
+            score = res.get("score_mean")
+            extra = f", score {score:.3f}" if isinstance(score, (int, float)) else ""
+            self._count(f"{res.get('action', DONE)} -> done {j.name} ({res.get('wall_s', 0):.0f} s{extra})")
+        else:
+            self._count(f"FAILED {j.name}: {j.error}")
+
+    def _count(self, text: str) -> None:
+        self.finished += 1
+        self.log(f"[{self.finished}/{self.total}] {text}")

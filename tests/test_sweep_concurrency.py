@@ -1,0 +1,93 @@
+"""`fidec sweep` as a command the user runs and stops: two sweeps on one folder, a Ctrl-C mid-sweep.
+
+Each test runs the real command in subprocesses (its job processes, locks and signals are what is tested)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import TINY_ENV
+from .test_sweep import write_suite
+
+REPO = Path(__file__).resolve().parents[1]
+# subprocess.Popen forks (then execs at once) from a process that has JAX loaded: harmless here
+pytestmark = pytest.mark.filterwarnings(r"ignore:os\.fork\(\) was called:RuntimeWarning")
+
+
+def sweep(suite, out, data, *extra) -> subprocess.Popen:
+    """`fidec sweep` in a session of its own (a terminal's Ctrl-C goes to its whole process group)."""
+    cmd = [sys.executable, "-m", "fidec.cli", "sweep", str(suite), "--out", str(out), "--dataset-dir", str(data)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [*cmd, *extra], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def finish(p: subprocess.Popen, timeout: float) -> tuple[int, str]:
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)  # the sweep and its job processes: nothing left behind by a failure
+        out, _ = p.communicate()
+        pytest.fail(f"fidec sweep still running after {timeout} s:\n{out[-3000:]}")
+    return p.returncode, out
+
+
+def test_two_sweeps_on_one_folder_run_each_run_once_and_both_succeed(tiny_dataset_dir, tmp_path):
+    suite = write_suite(tmp_path / "s.toml", ["bc"], [0, 1])
+    out = tmp_path / "out"
+    a = sweep(suite, out, tiny_dataset_dir, "--workers", "1")
+    b = sweep(suite, out, tiny_dataset_dir, "--workers", "1")
+    (rc_a, log_a), (rc_b, log_b) = finish(a, 400), finish(b, 400)
+    assert (rc_a, rc_b) == (0, 0), log_a + "\n----\n" + log_b
+    names = [f"bc/{TINY_ENV}/base/seed{s}" for s in range(2)]
+    for name in names:
+        run = out / name
+        # trained once: one job line in its log, one set of records, no error left behind
+        assert (run / "sweep.log").read_text().count(f"job {name} in pid") == 1, name
+        assert not (run / "error.txt").exists()
+    trains = {n: [r["step"] for r in map(json.loads, (out / n / "metrics.jsonl").read_text().splitlines())
+                  if r["kind"] == "train"] for n in names}  # fmt: skip
+    assert all(v == [10, 20, 30, 40] for v in trains.values()), trains
+    for log in (log_a, log_b):
+        assert "FAILED" not in log and "error.txt" not in log, log
+        assert "2 done, 0 failed of 2 runs" in log, log  # each, at its end, saw every run done
+    status = json.loads((out / "sweep_status.json").read_text())
+    assert status["counts"] == {"done": 2, "failed": 0, "interrupted": 0, "running": 0, "pending": 0}
+
+
+def test_ctrl_c_stops_a_sweep_at_once_and_leaves_a_true_status(tiny_dataset_dir, tmp_path):
+    # two runs far too long to finish in the test: the first is stopped, the second must never start
+    suite = write_suite(
+        tmp_path / "s.toml", ["bc"], [0, 1], extra="steps = 2000000\nlog_every = 100\ncheckpoint_every = 100\n"
+        "eval_every = 2000000\n",
+    )  # fmt: skip
+    out = tmp_path / "out"
+    first, second = out / f"bc/{TINY_ENV}/base/seed0", out / f"bc/{TINY_ENV}/base/seed1"
+    p = sweep(suite, out, tiny_dataset_dir, "--workers", "1")
+    deadline = time.time() + 240
+    while time.time() < deadline and not (first / "checkpoint.msgpack").exists() and p.poll() is None:
+        time.sleep(0.25)
+    assert (first / "checkpoint.msgpack").exists(), finish(p, 30)[1]
+    os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C at a terminal does
+    t0 = time.time()
+    rc, log = finish(p, 60)
+    assert rc == 130, log
+    assert time.time() - t0 < 30, log
+    assert not (second / "config.json").exists() and not (second / "sweep.log").exists(), log  # never started
+    status = {r["name"]: r for r in json.loads((out / "sweep_status.json").read_text())["runs"]}
+    assert status[str(first.relative_to(out))]["status"] == "interrupted", status
+    assert status[str(second.relative_to(out))]["status"] == "pending", status
+    # the interrupted run is resumable: its checkpoint is there and no process holds its folder
+    rc = subprocess.run(
+        [sys.executable, "-m", "fidec.cli", "sweep", str(suite), "--out", str(out), "--dry-run",
+         "--dataset-dir", str(tiny_dataset_dir)], cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert f"interrupted {first.relative_to(out)}" in " ".join(rc.stdout.split()), rc.stdout + rc.stderr
