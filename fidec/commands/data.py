@@ -220,7 +220,7 @@ def cmd_download(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from fidec.data.verify import format_stats, verify_dataset  # deferred: start-up time
+    from fidec.data.verify import check_split_frames, format_stats, verify_dataset  # deferred: start-up time
 
     if args.dataset.endswith(".npz") or args.dataset.startswith("npz:") or _is_minari(args.dataset):
         from fidec.data.sources import load_task  # deferred: start-up time
@@ -231,6 +231,8 @@ def cmd_verify(args) -> int:
     for path in dataset_files(spec.name, args.dataset_dir):
         stats = verify_dataset(path)
         print(format_stats(stats))
+    if spec.pixels:
+        check_split_frames(spec.name, args.dataset_dir)  # each split passed alone; both must have one frame size
     return 0
 
 
