@@ -46,13 +46,14 @@ def test_regenerated_ogbench_data_is_refused_then_accepted_and_recorded(tiny_dat
     d = shutil.copytree(tiny_dataset_dir, tmp_path / "data")  # 2 episodes, OGBench's oracle
     run = make_run(resolve({"env": TINY_ENV, "preset": "tiny", "agent": "bc", "dataset_dir": str(d)}), tmp_path / "r")
     began = config_of(run)
-    assert began["data_fingerprint"]["episodes"] == {"train": 2, "val": 1}
-    assert began["data_fingerprint"]["files"]["train"]["size"] == (d / f"{TINY_DATASET}.npz").stat().st_size
+    size = (d / f"{TINY_DATASET}.npz").stat().st_size
     # the dataset made again under the run, with another episode count
     generate_dataset(TINY_DATASET, episodes=1, workers=1, dataset_dir=d, progress=False, episode_length=20, force=True)
     err = one_line_error(["train", "--resume", run, "--no-progress"], capsys, "changed since the run began")
     assert f"{TINY_DATASET}.npz differs" in err and "train episodes 2 -> 1" in err and f"--resume {run} {FLAG}" in err
     assert config_of(run) == began  # refused before any work: the run's record is untouched
+    assert began["data_fingerprint"]["episodes"] == {"train": 2, "val": 1}
+    assert began["data_fingerprint"]["files"]["train"]["size"] == size
 
     Trainer.resume(run, progress=False, accept_changed_data=True).close()
     cfg = config_of(run)
@@ -114,7 +115,6 @@ def test_changed_minari_dataset_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
     md.pendulum(md.PENDULUM, episodes=2)
     run = make_run(resolve({"env": f"minari:{md.PENDULUM}", "preset": "tiny"}), tmp_path / "r")
-    assert "main_data.hdf5" in config_of(run)["data_fingerprint"]["files"]
     shutil.rmtree(root / md.PENDULUM)
     md.pendulum(md.PENDULUM, episodes=3)  # recreated with another episode
     err = one_line_error(["train", "--resume", run], capsys, "changed since the run began")
@@ -122,4 +122,5 @@ def test_changed_minari_dataset_is_refused(tmp_path, monkeypatch, capsys):
     with pytest.raises(FidecError, match="changed since"):
         Trainer.resume(run, progress=False)
     Trainer.resume(run, progress=False, accept_changed_data=True).close()
-    assert config_of(run)["accepted_data_changes"][0]["old"]["episodes"] == {"train": 2}
+    (change,) = config_of(run)["accepted_data_changes"]
+    assert change["old"]["episodes"] == {"train": 2} and "main_data.hdf5" in change["old"]["files"]
