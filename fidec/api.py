@@ -97,10 +97,17 @@ def train(
 
 
 def resume(
-    run_dir: str | os.PathLike, steps: int | None = None, progress: bool = True, online_steps: int | None = None
+    run_dir: str | os.PathLike,
+    steps: int | None = None,
+    progress: bool = True,
+    online_steps: int | None = None,
+    accept_changed_data: bool = False,
 ) -> Policy:
-    """Continue a run exactly where its checkpoint left it; ``steps``/``online_steps`` extend it."""
-    trainer = Trainer.resume(run_dir, steps=steps, progress=progress, online_steps=online_steps)
+    """Continue a run exactly where its checkpoint left it; ``steps``/``online_steps`` extend it. Data that changed
+    since the run began is refused unless ``accept_changed_data`` (then the change is recorded in config.json)."""
+    trainer = Trainer.resume(
+        run_dir, steps=steps, progress=progress, online_steps=online_steps, accept_changed_data=accept_changed_data
+    )
     trainer.run()
     return _policy_from_trainer(trainer, 0)
 

@@ -8,6 +8,8 @@ skip, saying why, only where no offscreen GL backend exists.
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 from functools import partial
 
 import jax
@@ -436,3 +438,71 @@ def test_pixel_policy_saves_and_loads(tmp_path):
     assert np.array_equal(
         Policy(agent, state.params, seed=3).act(ob), Policy(again.agent, again.params, seed=3).act(ob)
     )
+
+
+# ------------------------------------------------------------------------------------------- frame shape
+def _resize_splits(d, size: int, splits=("train", "val")) -> None:
+    """Rewrite ``splits`` of the visual dataset in ``d`` with ``size`` x ``size`` frames (nearest pixel) and a
+    generation record to match: what 'fidec data generate --image-size SIZE --force' leaves there."""
+    import json
+
+    from fidec.data.generate import sidecar_path
+    from fidec.io import sha256_file
+
+    for split in splits:
+        path = d / (f"{VISUAL_DATASET}.npz" if split == "train" else f"{VISUAL_DATASET}-val.npz")
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        obs = arrays["observations"]
+        pick = np.arange(size) * obs.shape[1] // size
+        arrays["observations"] = np.ascontiguousarray(obs[:, pick][:, :, pick])
+        np.savez(path, **arrays)
+        record = json.loads(sidecar_path(path).read_text())
+        record["pixels"]["image_size"] = size
+        record["keys"]["observations"]["shape"] = list(arrays["observations"].shape)
+        record.update(sha256=sha256_file(path), size=path.stat().st_size)
+        sidecar_path(path).write_text(json.dumps(record))
+
+
+def _one_line_error(argv, capsys, *needles) -> str:
+    from fidec.cli import main
+
+    capsys.readouterr()
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert rc != 0 and all(n in err for n in needles), err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_splits_of_different_frame_sizes_fail_verify_and_train_before_a_run_folder(visual_dir, tmp_path, capsys):
+    d = tmp_path / "data"
+    shutil.copytree(visual_dir, d)
+    _resize_splits(d, 8, splits=("val",))  # train 16x16, val 8x8
+    fix = f"--image-size 16 --episode-length 12 --force --dataset-dir {d}"
+    _one_line_error(["data", "verify", VISUAL_DATASET, "--dataset-dir", d], capsys, "16x16x3", "8x8x3", fix)
+    run = tmp_path / "run"
+    args = ["train", "--env", VISUAL_ENV, "--preset", "tiny", "--dataset-dir", d, "--run-dir", run, "--no-progress"]
+    _one_line_error(args, capsys, "val split 8x8x3", fix)
+    assert not run.exists()
+
+
+def test_resume_and_evaluate_refuse_a_dataset_made_again_at_another_frame_size(visual_dir, tmp_path, capsys):
+    from fidec.train import Trainer
+
+    d = tmp_path / "data"
+    shutil.copytree(visual_dir, d)
+    c = resolve({"env": VISUAL_ENV, "agent": "bc", "preset": "tiny", "dataset_dir": str(d)})
+    t = Trainer.create(c, tmp_path / "run", progress=False)
+    t.save_checkpoint([], {})  # the run's networks take 16x16 frames, 3 stacked
+    t.close()
+    run = t.run_dir
+    config = (run / "config.json").read_text()
+    _resize_splits(d, 8)  # the dataset made again at 8x8
+    fix = f"'fidec data generate {VISUAL_DATASET} --episodes 1 --seed 0 --image-size 16 --episode-length 12 --force"
+    needles = ("has 8x8x3 frames", "trained on 16x16x3", fix, "start a new run")
+    _one_line_error(["evaluate", run, "--episodes", "1"], capsys, *needles)
+    _one_line_error(["train", "--resume", run, "--no-progress", "--accept-changed-data"], capsys, *needles)
+    assert (run / "config.json").read_text() == config
+    obs = json.loads(config)["observation"]
+    assert obs == {"kind": "pixels", "frame_shape": [16, 16, 3], "frame_stack": 3, "shape": [16, 16, 9]}

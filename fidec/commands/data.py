@@ -231,7 +231,7 @@ def cmd_download(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from fidec.data.verify import format_stats, verify_dataset  # deferred: start-up time
+    from fidec.data.verify import check_split_frames, format_stats, verify_dataset  # deferred: start-up time
 
     if source_of(args.dataset) in ("npz", "hdf5") or _is_minari(args.dataset):
         from fidec.data.sources import load_task  # deferred: start-up time
@@ -243,6 +243,8 @@ def cmd_verify(args) -> int:
     for path in dataset_files(spec.name, args.dataset_dir):
         stats = verify_dataset(path)
         print(format_stats(stats))
+    if spec.pixels:
+        check_split_frames(spec.name, args.dataset_dir)  # each split passed alone; both must have one frame size
     return 0
 
 

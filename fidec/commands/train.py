@@ -111,8 +111,11 @@ def cmd_train(args) -> int:
             steps=getattr(args, "steps", None),
             progress=not args.no_progress,
             online_steps=getattr(args, "online_steps", None),
+            accept_changed_data=args.accept_changed_data,
         )
     else:
+        if args.accept_changed_data:
+            raise ConfigError("--accept-changed-data applies to --resume DIR (a new run records the data it begins on)")
         config = resolve(overrides_from_args(args))
         from fidec.data.loading import check_env
         from fidec.data.sources import source_of
@@ -262,6 +265,12 @@ def register(sub) -> None:
     )
     p.add_argument("--run-dir", default=None, help="run folder (default runs/AGENT_ENV_seedS)")
     p.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR exactly where it stopped")
+    p.add_argument(
+        "--accept-changed-data",
+        action="store_true",
+        help="with --resume: continue even though the run's data changed since it began (the change, with the old "
+        "and new data fingerprint, is recorded in its config.json); without it such a resume is refused",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument(
         "--dataset",

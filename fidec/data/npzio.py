@@ -84,3 +84,16 @@ class NpzWriter:
             self.close()
         else:
             self.abort()
+
+
+def member_shape(path: str | os.PathLike, key: str) -> tuple[int, ...] | None:
+    """The shape of array ``key`` in the ``.npz`` at ``path``, read from its ``.npy`` header alone (the array is
+    not decompressed, so this is cheap for any file size); None if the file or the member cannot be read."""
+    try:
+        with zipfile.ZipFile(path) as z, z.open(f"{key}.npy") as fp:
+            version = np.lib.format.read_magic(fp)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, _ = read(fp)
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    return tuple(int(x) for x in shape)

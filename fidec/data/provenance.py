@@ -52,6 +52,35 @@ def missing_remedy(name: str, directory: str | os.PathLike) -> str:
     return f"create it with 'fidec data generate {name}{where}'"
 
 
+def generation_request(path: str | os.PathLike) -> dict | None:
+    """What made a generated dataset file, from its sidecar: the flags that repeat it (episodes, seed, image size,
+    episode length); None for a file without a generation record (an official download)."""
+    record = read_json(sidecar_path(path))
+    if not record or not isinstance(record.get("episodes"), dict):
+        return None
+    out = {"episodes": record["episodes"].get("train"), "seed": record.get("seed", 0)}
+    if (record.get("pixels") or {}).get("image_size"):
+        out["image_size"] = int(record["pixels"]["image_size"])
+    if record.get("episode_length") is not None:
+        out["episode_length"] = int(record["episode_length"])
+    return out
+
+
+def generate_command(name: str, directory: str | os.PathLike, request: dict | None = None, **changes) -> str:
+    """The ``fidec data generate`` command that makes dataset ``name`` again in ``directory``, replacing what is
+    there: ``request`` (:func:`generation_request`'s form) repeated, with ``changes`` (e.g. ``image_size=16``)."""
+    req = {**(request or {}), **{k: v for k, v in changes.items() if v is not None}}
+    spec = CATALOG.get(name)
+    flags = ""
+    if req.get("episodes") is not None:
+        flags += f" --episodes {req['episodes']} --seed {req.get('seed', 0)}"
+    if req.get("image_size"):
+        flags += f" --image-size {req['image_size']}"
+    if req.get("episode_length") and (spec is None or req["episode_length"] != spec.episode_length):
+        flags += f" --episode-length {req['episode_length']}"
+    return f"fidec data generate {name}{flags} --force --dataset-dir {directory}"
+
+
 def package_versions() -> dict:
     """The versions of the packages a generated file depends on."""
     out = {"python": platform.python_version()}

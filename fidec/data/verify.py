@@ -21,9 +21,11 @@ import numpy as np
 
 from fidec.console import quiet_warnings
 from fidec.data.catalog import CATALOG, DatasetSpec, task_env_names, val_episodes_for
-from fidec.data.provenance import missing_remedy, sidecar_path
+from fidec.data.npzio import member_shape
+from fidec.data.provenance import generate_command, generation_request, missing_remedy, sidecar_path
 from fidec.errors import DatasetError
 from fidec.io import read_json, sha256_file, write_json
+from fidec.paths import dataset_files
 
 VERIFIER_VERSION = 1
 REQUIRED_KEYS = ("observations", "actions", "terminals", "qpos", "qvel")
@@ -227,6 +229,8 @@ def _verify(path: Path, *, checksum: bool, task_stats: bool) -> dict:
         "checksum": "match" if sha is not None else ("skipped (no generation record)" if record is None else "skipped"),
         "provenance": {k: record.get(k) for k in ("seed", "episodes", "recipe", "versions")} if record else None,
     }
+    if arrays["observations"].ndim == 4:  # pixels: (rows, H, W, C) frames
+        stats["frame_shape"] = [int(x) for x in arrays["observations"].shape[1:]]
     if spec is not None:
         expected_eps = spec.episodes if split == "train" else val_episodes_for(spec.episodes)
         stats["recipe_episodes"] = expected_eps
@@ -300,6 +304,73 @@ def ensure_verified(path: str | os.PathLike) -> dict:
     return stats
 
 
+def cached_verification(path: str | os.PathLike) -> dict | None:
+    """The statistics of ``path``'s cached verification (:func:`ensure_verified`) while the file is unchanged, with
+    ``sha256``: the generation record's checksum the file matched (None for a file without a record); None when
+    there is no current verification."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        return None
+    key = _stamp_key(path)
+    stamp = read_json(stamp_path(path))
+    if stamp is None or stamp.get("key") != key:
+        return None
+    stats = dict(stamp.get("stats") or {})
+    stats["sha256"] = key["sha256"] if stats.get("checksum") == "match" else stats.get("content_sha256")
+    return stats
+
+
+def content_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of ``path``'s bytes, read at most once per version of the file: the generation record's checksum
+    the file was verified against, else a hash cached with its current verification, else a fresh hash (cached
+    there when the verification is current and the file did not change while it was read)."""
+    path = Path(path).expanduser()
+    cached = cached_verification(path)
+    if cached is not None and cached.get("sha256"):
+        return cached["sha256"]
+    before = _stamp_key(path)
+    sha = sha256_file(path)
+    stamp = read_json(stamp_path(path))
+    if cached is not None and stamp is not None and stamp.get("key") == before == _stamp_key(path):
+        stamp.setdefault("stats", {})["content_sha256"] = sha
+        try:
+            write_json(stamp_path(path), stamp)
+        except OSError:
+            pass  # a read-only dataset folder: hash again next time
+    return sha
+
+
+def format_shape(shape) -> str:
+    """(16, 16, 3) -> '16x16x3'."""
+    return "x".join(str(int(x)) for x in shape)
+
+
+def split_frame_shapes(name: str, directory: str | os.PathLike | None = None) -> dict[str, tuple[int, ...]]:
+    """Per split ('train', 'val'), the frame shape (H, W, C) of pixel dataset ``name``'s files, read from the
+    ``.npy`` headers (cheap for any file size); a file that is absent, unreadable or not of frames is left out."""
+    out = {}
+    for split, path in zip(("train", "val"), dataset_files(name, directory), strict=True):
+        shape = member_shape(path, "observations") if path.exists() else None
+        if shape is not None and len(shape) == 4:
+            out[split] = shape[1:]
+    return out
+
+
+def check_split_frames(name: str, directory: str | os.PathLike | None = None) -> tuple[int, ...] | None:
+    """The frame shape both splits of pixel dataset ``name`` share (None when it cannot be read); a one-line
+    ``DatasetError`` naming the command that makes both again when the train and val splits differ."""
+    shapes = split_frame_shapes(name, directory)
+    train, val = shapes.get("train"), shapes.get("val")
+    if train is not None and val is not None and train != val:
+        d = dataset_files(name, directory)[0].parent
+        fix = generate_command(name, d, generation_request(d / f"{name}.npz"), image_size=train[0])
+        raise DatasetError(
+            f"{name} in {d}: the train split has {format_shape(train)} frames but the val split "
+            f"{format_shape(val)}; both splits need one frame size: make both again with '{fix}'"
+        )
+    return train or val
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -314,6 +385,8 @@ def format_stats(stats: dict) -> str:
         f"  episodes {stats['episodes']}{ep_len}{note}; {stats['rows']} steps; {stats['transitions']} transitions"
     )
     fmt = lambda xs: "[" + ", ".join(f"{x:+.3f}" for x in xs) + "]"  # noqa: E731
+    if stats.get("frame_shape"):
+        lines.append(f"  frames {format_shape(stats['frame_shape'])} (uint8)")
     lines.append(f"  action mean {fmt(stats['action_mean'])}")
     lines.append(f"  action std  {fmt(stats['action_std'])}")
     if stats.get("task_successes"):

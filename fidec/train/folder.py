@@ -80,20 +80,13 @@ def saved_config(run_dir: Path) -> dict:
     return json.loads(cfg_path.read_text())
 
 
-def check_dataset_unchanged(run_dir: Path, saved: dict, task) -> None:
-    """Your own .npz must be the file the run began with (its sha256 is recorded in config.json)."""
-    sha = saved.get("dataset", {}).get("sha256")
-    if sha and task.info.get("sha256") not in (None, sha):
-        raise FidecError(
-            f"{task.info.get('file')} changed since {run_dir} began (sha256 differs); restore that file or "
-            "start a new run"
-        )
-
-
-def write_config(run_dir: Path, config: Config, task, env, placement: str | None, sub_logs: dict) -> None:
+def write_config(
+    run_dir: Path, config: Config, task, env, placement: str | None, sub_logs: dict, inputs: dict | None = None
+) -> None:
     """config.json: the resolved configuration (its ``matmul_precision`` with it), versions, the device it runs on,
-    reward timing and the dataset; with a ε grid also each sub-run folder's own config.json (its member config, and
-    the group folder it belongs to). A resumed run rewrites it: ``device`` is the latest process's."""
+    reward timing, the dataset and the run's ``inputs`` (observation shape, data fingerprint, accepted data changes:
+    :mod:`fidec.train.inputs`); with a ε grid also each sub-run folder's own config.json (its member config, and the
+    group folder it belongs to). A resumed run rewrites it: ``device`` is the latest process's."""
     meta = {
         "versions": versions(),
         "device": device_kind(),
@@ -105,6 +98,7 @@ def write_config(run_dir: Path, config: Config, task, env, placement: str | None
             **({"placement": placement} if placement is not None else {}),
             **task.info,  # Minari/npz: source, conventions applied, action rule, evaluation env
         },
+        **(inputs or {}),
     }
     write_json(run_dir / "config.json", {"config": config.to_dict(), **meta})
     for eps, log in sub_logs.items():  # each ε's folder reads as a run of its own (fidec report)

@@ -30,7 +30,7 @@ from fidec.io import remove_stale_temporaries
 from fidec.loggers import RecordStream, open_stream, require_loggers
 from fidec.online.collect import check_steppable
 from fidec.runs import MetricsLog, RunLock
-from fidec.train import folder
+from fidec.train import folder, inputs
 from fidec.train.chunks import init_states, make_chunk_fn, make_stream_chunk_fn, seed_slice
 from fidec.train.folder import sub_run_name
 from fidec.train.loop import drive
@@ -119,6 +119,7 @@ class Trainer:
         self.chunk_time = 0.0  # this process: seconds inside compiled chunk calls, and in the whole loop
         self.loop_time = 0.0
         self.online = new_online_state(len(self.seeds))  # online counters, buffer segments (checkpointed)
+        self.inputs: dict | None = None  # observation shape and data fingerprint for config.json (fidec.train.inputs)
 
     # ------------------------------------------------------------------ run folder
     @classmethod
@@ -126,6 +127,7 @@ class Trainer:
         run_dir = Path(run_dir)
         config.validate()
         require_loggers(config.logger)  # before anything is written: a missing extra is a one-line error
+        inputs.check_new(config)  # a pixel dataset's splits share one frame size (file headers), before the folder
         lock, created = folder.claim_new(run_dir)
         try:
             t = cls(config, run_dir, task=task, progress=progress)
@@ -147,10 +149,12 @@ class Trainer:
         task: Task | None = None,
         read_only=False,
         online_steps: int | None = None,
+        accept_changed_data: bool = False,
     ):
         """Load a run folder at its latest checkpoint. ``read_only`` (for evaluation/loading) changes no file and
         takes no lock; otherwise the folder's lock is held until :meth:`run` ends (or :meth:`close`).
-        ``steps``/``online_steps`` extend the offline/online phase (offline only before the online one began)."""
+        ``steps``/``online_steps`` extend the offline/online phase (offline only before the online one began).
+        Data that changed since the run began is refused unless ``accept_changed_data`` (:mod:`fidec.train.inputs`)."""
         run_dir = Path(run_dir)
         folder.saved_config(run_dir)  # not a run folder: a one-line error before any lock is taken
         lock = None if read_only else RunLock(run_dir).acquire()
@@ -163,9 +167,13 @@ class Trainer:
             if online_steps is not None:
                 config.online_steps = online_steps
             config.validate()
+            if task is None:  # the run's inputs are checked before any work (frame shapes: before loading frames)
+                inputs.check_frames_before_loading(run_dir, saved, config)
+                task = load_task(config.env, config.dataset_dir, env_id=config.env_id)
+            record = inputs.check_resume(run_dir, saved, task, config, accept_changed_data, read_only)
             t = cls(config, run_dir, task=task, progress=progress)
             t._lock = lock
-            folder.check_dataset_unchanged(run_dir, saved, t.task)  # your own .npz changed since the run began
+            t.inputs = record
             if checkpoint.exists(run_dir):
                 t.states, meta = checkpoint.load(run_dir, t.states)
                 t.step, t.wall = int(meta["step"]), float(meta["wall_time"])
@@ -208,7 +216,10 @@ class Trainer:
 
     def _write_config(self):
         placement = self.placement if self.pixels else None
-        folder.write_config(self.run_dir, self.config, self.task, self.env, placement, self.sub_logs)
+        if self.inputs is None:  # a new run: what it is made from
+            self.inputs = inputs.new_record(self.task, self.config)
+        record = inputs.at_step(self.inputs, self.step)
+        folder.write_config(self.run_dir, self.config, self.task, self.env, placement, self.sub_logs, record)
 
     @property
     def env(self):

@@ -14,7 +14,7 @@ from fidec.data.catalog import CATALOG, dataset_name_for_env, task_env_names
 from fidec.data.provenance import missing_remedy
 from fidec.data.sources.conventions import ACTION_CLIP_EPS
 from fidec.data.sources.task import Task
-from fidec.data.verify import ensure_verified
+from fidec.data.verify import check_split_frames, ensure_verified
 from fidec.errors import ConfigError, DatasetError
 from fidec.paths import dataset_dir, dataset_files
 
@@ -84,6 +84,7 @@ def load_task(
         ensure_verified(train_path)
         ensure_verified(val_path)
     if env.startswith("visual-"):
+        check_split_frames(dataset, d)  # one frame size for both splits, before the frames are read
         return _load_pixels(env, env_id, dataset, d, success_timing)
     try:
         _, train, val = ogbench.make_env_and_datasets(env, dataset_dir=str(d), compact_dataset=False)
