@@ -121,4 +121,6 @@ class ReBRACAgent(Agent):
     def exploration_actions(self, params, obs, key):
         c = self.config
         pi = self.policy(params["actor"], obs)
-        return smoothed_target_actions(pi, jax.random.normal(key, pi.shape), c.rebrac_actor_noise, c.rebrac_actor_noise_clip)
+        return smoothed_target_actions(
+            pi, jax.random.normal(key, pi.shape), c.rebrac_actor_noise, c.rebrac_actor_noise_clip
+        )

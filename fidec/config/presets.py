@@ -99,8 +99,6 @@ D4RL_STEPS = 500_000
 VISUAL_VALUES = {"steps": 500_000, "encoder": "impala_small", "p_aug": 0.5, "frame_stack": 3}
 
 
-
-
 def preset_family(env: str) -> str | None:
     """The row of docs/presets.md's per-family table for a task: the OGBench dataset family
     ('cube-single-play-singletask-task2-v0' -> 'cube-single-play') or the D4RL family of a Minari id

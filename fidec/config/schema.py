@@ -247,9 +247,7 @@ class Config:
     rebrac_actor_noise: float = option(
         0.2, "std of the target policy smoothing noise, also the online exploration noise (rebrac)", low=0
     )
-    rebrac_actor_noise_clip: float = option(
-        0.5, "the smoothing noise is clipped to [-c, c] (rebrac)", low=0
-    )
+    rebrac_actor_noise_clip: float = option(0.5, "the smoothing noise is clipped to [-c, c] (rebrac)", low=0)
 
     # --- pixel observations (fidec/encoders.py, fidec/data/frames.py; the paper preset sets them for visual-* tasks)
     encoder: str = option(
@@ -310,8 +308,7 @@ class Config:
     )
     balanced_sampling: bool = option(
         False,
-        "online: half of each batch from the dataset, half from a separate online buffer (FQL's "
-        "balanced_sampling)",
+        "online: half of each batch from the dataset, half from a separate online buffer (FQL's balanced_sampling)",
     )
     online_freeze_flow: bool = option(
         False,
@@ -358,7 +355,6 @@ class Config:
         "derived from env: the row of docs/presets.md 'Per-family hyperparameters' the presets used (not settable)",
         derived=True,
     )
-
 
     @property
     def metric(self) -> str | None:

@@ -105,7 +105,9 @@ def make_sampler(config, n_data: int, ring: int):
             d, r = data[k][di], buf[k][ri]
             out[k] = jnp.where(from_data.reshape((-1,) + (1,) * (d.ndim - 1)), d, r)
         if "next_actions" in data:
-            out["next_actions"] = jnp.where(from_data[:, None], data["next_actions"][di], ring_next_actions(buf, ri, m, ring))
+            out["next_actions"] = jnp.where(
+                from_data[:, None], data["next_actions"][di], ring_next_actions(buf, ri, m, ring)
+            )
         return out
 
     return sample
