@@ -140,7 +140,7 @@ class Config:
     )
     grad_clip: float = option(
         5.0,
-        "global-norm gradient clip; 0 = none (the paper preset's fql/bc, as FQL's release)",
+        "global-norm gradient clip; 0 = none (the paper preset's fql/bc/iql/rebrac, as FQL's release)",
         low=0,
     )
     clip_scope: str = option(
