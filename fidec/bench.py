@@ -51,6 +51,7 @@ import numpy as np
 from fidec.agents import make_agent
 from fidec.config import resolve
 from fidec.data.frames import FrameData, sample_frames
+from fidec.data.loading import next_row_actions, with_next_actions
 from fidec.errors import ConfigError
 from fidec.train import init_states, make_chunk_fn
 
@@ -77,6 +78,8 @@ AGENT_VARIANTS = {
     "deflow": ("deflow", {}),
     "fql": ("fql", {}),
     "bc": ("bc", {}),
+    "iql": ("iql", {}),
+    "rebrac": ("rebrac", {}),
 }
 DEFAULT_CHUNK = {"paper": 4, "cpu": 10, "tiny": 5}
 #: With ``--image-shape`` the configuration is the preset's for this pixel task (encoder, frame stack, p_aug).
@@ -156,6 +159,8 @@ def mlp_flops(in_dim: int, hidden: tuple[int, ...], out_dim: int) -> int:
 def velocity_rows(config) -> int:
     """Rows pushed through the velocity network in one update (the count pinned by tests/test_agents.py)."""
     b, k, n = config.batch_size, config.flow_steps, config.fisher_samples
+    if config.agent in ("iql", "rebrac"):
+        return 0  # no flow
     if config.agent == "bc":
         return b
     if config.agent == "fql":
@@ -177,6 +182,14 @@ def analytic_flops(config, obs_dim: int, action_dim: int) -> float:
     fv = mlp_flops(obs_dim + d + 1, h, d)  # velocity v(s, x, t)
     fq = mlp_flops(obs_dim + d, h, 1)  # one critic of the ensemble of 2
     fp = mlp_flops(obs_dim + d, h, d)  # refiner delta(s, a) or FQL's one-step policy mu(s, z)
+    if config.agent == "iql":
+        # value: data (fwd + bwd) + s' (fwd) + actor's V (fwd); critic: target (2 fwd) + data (2 x 3) + actor's Q
+        # (2 fwd); Gaussian actor: fwd + bwd
+        return float(5 * b * mlp_flops(obs_dim, h, 1) + 10 * b * fq + 3 * b * mlp_flops(obs_dim, h, d))
+    if config.agent == "rebrac":
+        # critic: target at s' (2 fwd) + data (2 x 3) + policy action (2 fwd + 2 input-grad bwd); actor: target at s'
+        # (fwd) + fwd + bwd (computed every update, applied every actor_freq-th)
+        return float(12 * b * fq + 4 * b * mlp_flops(obs_dim, h, d))
     n = config.fisher_samples
     solves = velocity_rows(config) - b  # forward-only rows (ODE solves, Fisher scores); the FM loss row is below
     fm = 3 * b * fv  # flow-matching loss forward + backward
@@ -269,11 +282,16 @@ def prepare(case: Case, chunk: int, dataset_size: int = 10_000) -> Prepared:
     if case.image_shape:
         data, frames = synthetic_frames(case.image_shape, case.action_dim, dataset_size)
         agent = make_agent(config, frames.obs_shape(config.frame_stack), case.action_dim)
+        if agent.needs_next_actions:  # ReBRAC
+            frames = with_next_actions(frames)
+            data = {k: jnp.asarray(v) for k, v in frames.arrays().items()}
         sampler = partial(sample_frames, frame_stack=config.frame_stack, p_aug=config.p_aug)
         run_chunk = make_chunk_fn(agent, config.batch_size, sampler=sampler)
     else:
         agent = make_agent(config, case.obs_dim, case.action_dim)
         data = synthetic_data(case.obs_dim, case.action_dim, dataset_size)
+        if agent.needs_next_actions:  # ReBRAC
+            data = {**data, "next_actions": jnp.asarray(next_row_actions(np.asarray(data["actions"])))}
         run_chunk = make_chunk_fn(agent, config.batch_size)
     seeds = list(range(case.seeds))
     if case.mode == "sequential":

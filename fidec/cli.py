@@ -40,7 +40,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
-        prog="fidec", description="fidec: Fisher Decorator, DeFlow, FQL and flow BC for offline RL on OGBench"
+        prog="fidec",
+        description="fidec: Fisher Decorator, DeFlow, FQL, flow BC, IQL and ReBRAC for offline RL on OGBench",
     )
     parser.add_argument("--version", action="version", version=f"fidec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)

@@ -90,3 +90,41 @@ class OneStepPolicy(nn.Module):
         return MLP(self.hidden_dims, self.action_dim, weight_init=self.weight_init)(
             jnp.concatenate([obs, noise], axis=-1)
         )
+
+
+class ValueNet(nn.Module):
+    """V(s): one MLP with LayerNorm, returns shape (*batch,) (IQL's value; FQL's ``Value(num_ensembles=1)``)."""
+
+    hidden_dims: Sequence[int]
+    weight_init: str = "glorot"
+
+    @nn.compact
+    def __call__(self, obs):
+        return MLP(self.hidden_dims, 1, layer_norm=True, weight_init=self.weight_init)(obs)[..., 0]
+
+
+class GaussianActor(nn.Module):
+    """FQL's ``Actor`` (``utils/networks.py``): a GELU MLP whose last hidden layer is activated, then a mean layer
+    whose kernel starts at ``final_init_scale`` x the Glorot scale (FQL: 0.01). Returns ``(mean, log_std)``: with
+    ``const_std`` the log std is 0 (std 1), otherwise one learnt log std per action dimension, independent of
+    the state (``state_dependent_std=False`` in both IQL and ReBRAC), clipped to [-5, 2]. The tanh squash, where
+    used (ReBRAC), is applied by the agent to the mean."""
+
+    hidden_dims: Sequence[int]
+    action_dim: int
+    const_std: bool = True
+    final_init_scale: float = 0.01
+    weight_init: str = "glorot"
+
+    @nn.compact
+    def __call__(self, obs):
+        x = obs
+        for width in self.hidden_dims:
+            x = nn.gelu(nn.Dense(width, kernel_init=INITIALIZERS[self.weight_init])(x))
+        out_init = nn.initializers.variance_scaling(self.final_init_scale, "fan_avg", "uniform")
+        mean = nn.Dense(self.action_dim, kernel_init=out_init)(x)
+        if self.const_std:
+            log_std = jnp.zeros_like(mean)
+        else:
+            log_std = self.param("log_stds", nn.initializers.zeros, (self.action_dim,))
+        return mean, jnp.broadcast_to(jnp.clip(log_std, -5.0, 2.0), mean.shape)

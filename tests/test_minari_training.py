@@ -1,4 +1,4 @@
-"""Tiny runs on a locally made Minari dataset (fd, deflow, fql, bc) and on an .npz with a Gymnasium env id."""
+"""Tiny runs on a locally made Minari dataset (fd, deflow, fql, bc, iql) and on an .npz with a Gymnasium env id."""
 
 import json
 
@@ -11,7 +11,7 @@ from fidec.runs import MetricsLog
 from . import minari_data as md
 
 
-@pytest.mark.parametrize("agent", ["fd", "deflow", "fql", "bc"])
+@pytest.mark.parametrize("agent", ["fd", "deflow", "fql", "bc", "iql"])
 def test_minari_dataset_trains_and_evaluates(agent, minari_root, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", "--agent", agent, "--env", md.POINTMAZE, "--preset", "tiny", "--run-dir", str(run)]
@@ -35,7 +35,7 @@ def test_minari_dataset_trains_and_evaluates(agent, minari_root, tmp_path, capsy
     assert "over 1 episodes" in out and "normalised score" in out
 
 
-@pytest.mark.parametrize("agent", ["fd", "bc"])
+@pytest.mark.parametrize("agent", ["fd", "bc", "rebrac"])
 def test_npz_with_env_id_trains_and_acts_in_the_env_box(agent, tmp_path, capsys):
     rows = md.pendulum_rows(episodes=2)
     path = tmp_path / "pendulum.npz"

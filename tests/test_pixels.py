@@ -184,10 +184,12 @@ ENCODED = {
     "deflow": {"critic", "flow", "refine"},
     "fql": {"critic", "flow", "onestep"},
     "bc": {"flow"},
+    "iql": {"value", "critic", "actor"},  # FQL agents/iql.py create(): value, critic, actor
+    "rebrac": {"critic", "actor"},  # FQL agents/rebrac.py create(): critic, actor
 }
 
 
-@pytest.mark.parametrize("agent_name", ["fd", "deflow", "fql", "bc"])
+@pytest.mark.parametrize("agent_name", ["fd", "deflow", "fql", "bc", "iql", "rebrac"])
 def test_each_network_has_its_own_encoder(agent_name):
     c = resolve({"env": VISUAL_ENV, "agent": agent_name, "preset": "tiny"})
     agent = make_agent(c, (16, 16, 9), 5)
@@ -197,8 +199,9 @@ def test_each_network_has_its_own_encoder(agent_name):
     encs = [state.params[k]["encoder"] for k in sorted(has)]
     for a, b in zip(encs, encs[1:], strict=False):  # not shared: independently initialised parameters
         assert not np.allclose(a["Dense_0"]["kernel"], b["Dense_0"]["kernel"])
-    if agent.has_critic:  # the target critic carries a copy of the critic's encoder
-        assert "encoder" in state.target_params
+    if agent.has_critic:  # the target critic (and ReBRAC's target actor) carries a copy of its network's encoder
+        targets = state.target_params if agent_name == "rebrac" else {"critic": state.target_params}
+        assert all("encoder" in t for t in targets.values())
 
 
 def test_impala_small_on_64x64_frame_stacks_gives_512_features():
@@ -345,7 +348,7 @@ def test_generated_visual_dataset_is_ogbench_format_and_verifies(tmp_path_factor
     )
 
 
-@pytest.mark.parametrize("agent_name", ["fd", "deflow", "fql", "bc"])
+@pytest.mark.parametrize("agent_name", ["fd", "deflow", "fql", "bc", "rebrac"])
 def test_each_agent_trains_and_evaluates_on_pixels(visual_dir, tmp_path, agent_name):
     from fidec.data.loading import load_task
     from fidec.train import Trainer

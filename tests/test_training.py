@@ -88,7 +88,9 @@ def test_train_and_evaluate_end_to_end(tiny_dataset_dir, tmp_path, capsys):
     assert "success" in out and "over 2 episodes" in out
 
 
-@pytest.mark.parametrize("agent, seeds", [("fd", 2), ("fql", 1)])  # vmapped seeds and the single-seed path
+@pytest.mark.parametrize(
+    "agent, seeds", [("fd", 2), ("fql", 1), ("rebrac", 2)]
+)  # vmapped seeds and the single-seed path
 def test_resume_is_bit_identical(tiny_dataset_dir, tmp_path, agent, seeds):
     a, b = tmp_path / "a", tmp_path / "b"
     Trainer.create(tiny(tiny_dataset_dir, agent=agent, steps=40, num_seeds=seeds), a, progress=False).run()

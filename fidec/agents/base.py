@@ -58,6 +58,8 @@ def _scope_methods(cls) -> None:
 
 class Agent:
     name = "agent"
+    #: batches carry ``next_actions``, the dataset's next action (ReBRAC; :func:`fidec.data.loading.with_next_actions`)
+    needs_next_actions = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -105,15 +107,24 @@ class Agent:
     def has_critic(self) -> bool:
         return True
 
+    def target_of(self, params: dict):
+        """The networks the target networks track (``AgentState.target_params`` has this layout): the critic;
+        None without one. ReBRAC also keeps a target actor."""
+        return params["critic"] if self.has_critic else None
+
+    def exploration_actions(self, params: dict, obs: jax.Array, key: jax.Array) -> jax.Array:
+        """Actions while collecting online data (FQL's ``sample_actions`` at temperature 1); evaluation acts with
+        :meth:`sample_actions` (temperature 0). The same for agents whose policy is its own noise (fd, fql)."""
+        return self.sample_actions(params, obs, key)
+
     # --- shared
     def init(self, key: jax.Array) -> AgentState:
         k_params, k_rng = jax.random.split(key)
         params = self.init_params(k_params)
         self.tx = make_optimizer(self.config, params)
-        target = params["critic"] if self.has_critic else None
         return AgentState(
             params=params,
-            target_params=target,
+            target_params=self.target_of(params),
             opt_state=self.tx.init(params),
             rng=k_rng,
             step=jnp.zeros((), jnp.int32),
@@ -155,7 +166,7 @@ class Agent:
         target = None
         if self.has_critic:
             source = params if self.config.target_update == "post-update" else state.params
-            target = polyak(state.target_params, source["critic"], self.config.tau)
+            target = polyak(state.target_params, self.target_of(source), self.config.tau)
         return state.replace(params=params, target_params=target, opt_state=opt_state, rng=rng, step=state.step + 1)
 
     def _dummy(self):
@@ -215,11 +226,13 @@ class Agent:
         feats = self.flow_features(flow_params, batch["observations"])
         return flow_matching_loss(self.velocity(flow_params), feats, batch["actions"], key, noise=noise)
 
-    def act(self, params: dict, obs, key) -> jax.Array:
-        """Actions for one observation (obs_dim,) or (H, W, C), or a batch of them. Images stay uint8."""
+    def act(self, params: dict, obs, key, explore: bool = False) -> jax.Array:
+        """Actions for one observation (obs_dim,) or (H, W, C), or a batch of them. Images stay uint8.
+        ``explore``: :meth:`exploration_actions` (online data collection) instead of :meth:`sample_actions`."""
         obs = jnp.asarray(obs, jnp.uint8 if self.encoder is not None else jnp.float32)
         single = obs.ndim == len(self.obs_shape)
-        a = self.sample_actions(params, obs[None] if single else obs, key)
+        policy = self.exploration_actions if explore else self.sample_actions
+        a = policy(params, obs[None] if single else obs, key)
         return a[0] if single else a
 
     def diagnostics(self, state: AgentState, batch: Batch, key) -> dict:

@@ -256,7 +256,7 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "train",
-        help="train an agent (fd, deflow, fql, bc) on an OGBench task, a Minari dataset or your own .npz",
+        help="train an agent (fd, deflow, fql, bc, iql, rebrac) on an OGBench task, a Minari dataset or your own .npz",
         description=(
             "Train an agent. Every config field is a flag. Flags override the preset, which overrides the "
             "defaults shown here (fields marked 'before the preset' are set by some preset); --print-config "

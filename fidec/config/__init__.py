@@ -6,6 +6,9 @@ their sources (:mod:`.presets`) and one reading of a field's value from text (:m
 
 from fidec.config.coerce import coerce, from_text, parse_int
 from fidec.config.presets import (
+    BASELINE_STANDIN,
+    BASELINE_STANDIN_VISUAL,
+    BASELINE_TABLE,
     BUDGET_VALUES,
     D4RL_FQL_ALPHA,
     D4RL_STEPS,
@@ -13,6 +16,7 @@ from fidec.config.presets import (
     FIDEC_CHOICES,
     QUICKSTART,
     VISUAL_VALUES,
+    baseline_values,
     preset_family,
     preset_fields,
     preset_values,
@@ -48,6 +52,9 @@ from fidec.config.schema import (
 __all__ = [
     "AGENTS",
     "AGENT_METRIC",
+    "BASELINE_STANDIN",
+    "BASELINE_STANDIN_VISUAL",
+    "BASELINE_TABLE",
     "BUDGETS",
     "BUDGET_VALUES",
     "CLIP_SCOPES",
@@ -71,6 +78,7 @@ __all__ = [
     "UNDOCUMENTED",
     "VISUAL_VALUES",
     "Config",
+    "baseline_values",
     "Rule",
     "check_field",
     "coerce",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 
 from fidec.errors import ConfigError
 
-AGENTS = ("fd", "deflow", "fql", "bc")
+AGENTS = ("fd", "deflow", "fql", "bc", "iql", "rebrac")
 RECIPES = ("paper", "fidec")
 BUDGETS = ("cpu", "tiny")
 PRESETS = RECIPES + BUDGETS  # the parts a preset is made of, e.g. 'fidec+cpu'
@@ -114,7 +114,7 @@ class Config:
     # --- what to run
     agent: str = option(
         "fd",
-        "agent to train: fd (Fisher Decorator), deflow (isotropic metric), fql, bc (flow BC)",
+        "agent to train: fd (Fisher Decorator), deflow (isotropic metric), fql, bc (flow BC), iql, rebrac",
         AGENTS,
     )
     env: str = option(
@@ -146,7 +146,7 @@ class Config:
     )
     grad_clip: float = option(
         5.0,
-        "global-norm gradient clip; 0 = none (the paper preset's fql/bc, as FQL's release)",
+        "global-norm gradient clip; 0 = none (the paper preset's fql/bc/iql/rebrac, as FQL's release)",
         low=0,
     )
     clip_scope: str = option(
@@ -229,6 +229,32 @@ class Config:
     # --- FQL
     fql_alpha: float = option(10.0, "weight of FQL's distillation term (fql)", low=0)
 
+    # --- IQL (FQL's agents/iql.py; docs/method.md, "IQL")
+    iql_expectile: float = option(
+        0.9, "tau: the expectile of V(s) under Q(s, a) (iql)", low=0, low_open=True, high=1, high_open=True
+    )
+    iql_alpha: float = option(
+        10.0, "AWR inverse temperature: weights min(exp(alpha * (Q - V)), 100) (iql; per task: docs/presets.md)", low=0
+    )
+    iql_const_std: bool = option(
+        True, "the Gaussian actor's std is fixed at 1 (FQL's const_std); --no-iql-const-std learns one per dimension"
+    )
+
+    # --- ReBRAC (FQL's agents/rebrac.py; docs/method.md, "ReBRAC")
+    rebrac_alpha_actor: float = option(
+        0.0, "weight of the actor's BC penalty ||pi(s) - a||^2 (rebrac; per task: docs/presets.md)", low=0
+    )
+    rebrac_alpha_critic: float = option(
+        0.0, "weight of the critic target's BC penalty ||a' - a_next||^2 (rebrac; per task: docs/presets.md)", low=0
+    )
+    rebrac_actor_freq: int = option(
+        2, "the actor and the target networks are updated every N-th update (rebrac; TD3's delayed update)", low=1
+    )
+    rebrac_actor_noise: float = option(
+        0.2, "std of the target policy smoothing noise, also the online exploration noise (rebrac)", low=0
+    )
+    rebrac_actor_noise_clip: float = option(0.5, "the smoothing noise is clipped to [-c, c] (rebrac)", low=0)
+
     # --- data and evaluation conventions of the source
     data_convention: str = option(
         "episodes",
@@ -285,7 +311,7 @@ class Config:
     online_steps: int = option(
         0,
         "offline-to-online: environment steps per seed after the offline --steps, each seed in its own "
-        "environment (fd, deflow, fql); 0 = offline only",
+        "environment (fd, deflow, fql, iql, rebrac); 0 = offline only",
         low=0,
     )
     online_updates_per_step: int = option(1, "online: gradient updates per environment step (FQL: 1)", low=1)
@@ -303,8 +329,7 @@ class Config:
     )
     balanced_sampling: bool = option(
         False,
-        "online: half of each batch from the dataset, half from a separate online buffer (FQL's "
-        "balanced_sampling)",
+        "online: half of each batch from the dataset, half from a separate online buffer (FQL's balanced_sampling)",
     )
     online_freeze_flow: bool = option(
         False,
@@ -359,7 +384,6 @@ class Config:
         "derived from env: the row of docs/presets.md 'Per-family hyperparameters' the presets used (not settable)",
         derived=True,
     )
-
 
     @property
     def metric(self) -> str | None:
@@ -443,9 +467,11 @@ class Config:
             )
         if self.agent == "bc":
             bad(
-                "flow BC (--agent bc) has no online phase (no critic, no reward); use fd, deflow or fql with "
-                "--online-steps"
+                "flow BC (--agent bc) has no online phase (no critic, no reward); use fd, deflow, fql, iql or rebrac "
+                "with --online-steps"
             )
+        if self.online_freeze_flow and self.agent in ("iql", "rebrac"):
+            bad(f"--online-freeze-flow holds the behaviour flow fixed; {self.agent} has no flow: drop it")
         if self.balanced_sampling and self.batch_size < 2:
             bad(
                 "--balanced-sampling takes batch_size // 2 from each source; batch_size must be >= 2, got "

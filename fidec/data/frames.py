@@ -19,6 +19,7 @@ rewards and masks are never touched.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import jax
@@ -29,6 +30,13 @@ import numpy as np
 AUG_PAD = 3
 #: Per-transition arrays besides the frame indices.
 LABEL_KEYS = ("actions", "rewards", "masks")
+
+
+def label_keys(data) -> tuple[str, ...]:
+    """The per-transition arrays of ``data`` (FrameData or its device dict): :data:`LABEL_KEYS`, plus
+    ``next_actions`` where present (ReBRAC: :func:`fidec.data.loading.with_next_actions`)."""
+    has = data.get("next_actions") is not None if isinstance(data, dict) else data.next_actions is not None
+    return (*LABEL_KEYS, "next_actions") if has else LABEL_KEYS
 
 
 @dataclass
@@ -42,6 +50,7 @@ class FrameData:
     actions: np.ndarray
     rewards: np.ndarray
     masks: np.ndarray
+    next_actions: np.ndarray | None = None  # ReBRAC only (:meth:`with_next_actions`)
 
     def __len__(self) -> int:
         return int(len(self.index))
@@ -57,14 +66,18 @@ class FrameData:
 
     @property
     def nbytes(self) -> int:
-        return int(sum(np.asarray(getattr(self, k)).nbytes for k in ("frames", "index", "start", *LABEL_KEYS)))
+        return int(sum(np.asarray(v).nbytes for v in self.arrays().values()))
 
     def arrays(self) -> dict:
-        return {k: getattr(self, k) for k in ("frames", "index", "start", *LABEL_KEYS)}
+        return {k: getattr(self, k) for k in ("frames", "index", "start", *label_keys(self))}
 
     def subset(self, rows) -> FrameData:
         """The transitions ``rows`` (frames shared)."""
-        return FrameData(self.frames, *(np.asarray(getattr(self, k))[rows] for k in ("index", "start", *LABEL_KEYS)))
+        keys = ("index", "start", *label_keys(self))
+        return FrameData(self.frames, **{k: np.asarray(getattr(self, k))[rows] for k in keys})
+
+    def with_next_actions(self, next_actions) -> FrameData:
+        return dataclasses.replace(self, next_actions=np.asarray(next_actions, np.float32))
 
 
 def from_compact(observations, valids, rewards, masks, actions) -> FrameData:
@@ -143,7 +156,7 @@ def sample_frames(data: dict, key, batch_size: int, frame_stack: int, p_aug: flo
     i = jax.random.randint(k_idx, (batch_size,), 0, data["index"].shape[0])
     rows = stack_rows(data["index"][i], data["start"][i], frame_stack)
     gathered = data["frames"][rows]  # (batch, K + 1, H, W, C) uint8
-    return assemble(gathered, {k: data[k][i] for k in LABEL_KEYS}, frame_stack, p_aug, k_aug)
+    return assemble(gathered, {k: data[k][i] for k in label_keys(data)}, frame_stack, p_aug, k_aug)
 
 
 def host_gather(data: FrameData, rng: np.random.Generator, shape: tuple[int, ...], frame_stack: int) -> dict:
@@ -153,7 +166,7 @@ def host_gather(data: FrameData, rng: np.random.Generator, shape: tuple[int, ...
     i = rng.integers(0, len(data), n)
     rows = stack_rows(data.index[i], data.start[i], frame_stack)
     out = {"gathered": data.frames[rows.reshape(-1)].reshape(*shape, frame_stack + 1, *data.frame_shape)}
-    for k in LABEL_KEYS:
+    for k in label_keys(data):
         v = getattr(data, k)[i]
         out[k] = v.reshape(*shape, *v.shape[1:])
     return out
@@ -167,7 +180,7 @@ def stacked_observations(data: FrameData, rows, frame_stack: int) -> dict:
     b, k1, h, w, c = gathered.shape
     cat = lambda x: np.moveaxis(x, 1, 3).reshape(b, h, w, -1)  # noqa: E731
     out = {"observations": cat(gathered[:, :frame_stack]), "next_observations": cat(gathered[:, 1:])}
-    out.update({k: getattr(data, k)[rows] for k in LABEL_KEYS})
+    out.update({k: getattr(data, k)[rows] for k in label_keys(data)})
     return out
 
 

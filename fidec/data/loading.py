@@ -4,11 +4,37 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from fidec.data.sources import Task, load_task
 from fidec.data.sources.ogbench import TRANSITION_KEYS, check_env, split_env_name
 
-__all__ = ["TRANSITION_KEYS", "Task", "check_env", "load_task", "sample_batch", "split_env_name", "to_device"]
+__all__ = [
+    "TRANSITION_KEYS",
+    "Task",
+    "check_env",
+    "load_task",
+    "next_row_actions",
+    "sample_batch",
+    "split_env_name",
+    "to_device",
+    "with_next_actions",
+]
+
+
+def next_row_actions(actions):
+    """Each row's next row's action, the last row its own: FQL's ``return_next_actions``
+    (``utils/datasets.py``: ``actions[min(i + 1, size - 1)]``). At an episode's end that is the next episode's first
+    action, as there (a terminal row's mask makes it irrelevant; a time-limit row keeps it)."""
+    return actions[np.minimum(np.arange(len(actions)) + 1, len(actions) - 1)]
+
+
+def with_next_actions(data):
+    """The transitions (a dict, or pixel :class:`~fidec.data.frames.FrameData`) with ``next_actions`` (ReBRAC's
+    critic penalty reads it)."""
+    if isinstance(data, dict):
+        return {**data, "next_actions": next_row_actions(np.asarray(data["actions"]))}
+    return data.with_next_actions(next_row_actions(np.asarray(data.actions)))
 
 
 def to_device(data: dict) -> dict:

@@ -64,8 +64,18 @@ def buffer_counts(config, n_data: int, m) -> dict:
     return {"dataset": n_data - overwritten, "online": held, "size": n_data - overwritten + held}
 
 
+def ring_next_actions(buf: dict, ri, m, ring: int):
+    """The action of the online transition after the one in slot ``ri`` (slot ``ri + 1``, cyclically); the newest
+    transition (slot ``(m - 1) % ring``) its own: ReBRAC's ``next_actions`` for online rows (FQL's buffer takes its
+    next row, clipped at the last one written)."""
+    nxt = jnp.where(ri == (m - 1) % ring, ri, (ri + 1) % ring)
+    return buf["actions"][nxt]
+
+
 def make_sampler(config, n_data: int, ring: int):
-    """``sample(data, ring_arrays, key, m) -> batch`` for one seed, jittable (``m`` may be traced)."""
+    """``sample(data, ring_arrays, key, m) -> batch`` for one seed, jittable (``m`` may be traced). Where ``data``
+    carries ``next_actions`` (ReBRAC) the batch does too: the dataset's for dataset rows, :func:`ring_next_actions`
+    for online ones."""
     batch = config.batch_size
     if config.balanced_sampling:
         half = batch // 2
@@ -75,7 +85,10 @@ def make_sampler(config, n_data: int, ring: int):
             k_data, k_buf = jax.random.split(key)
             di = jax.random.randint(k_data, (half,), 0, n_data)
             ri = jax.random.randint(k_buf, (half,), 0, jnp.minimum(m, cap))
-            return {k: jnp.concatenate([data[k][di], buf[k][ri]]) for k in TRANSITION_KEYS}
+            out = {k: jnp.concatenate([data[k][di], buf[k][ri]]) for k in TRANSITION_KEYS}
+            if "next_actions" in data:
+                out["next_actions"] = jnp.concatenate([data["next_actions"][di], ring_next_actions(buf, ri, m, ring)])
+            return out
 
         return sample
     cap = dataset_capacity(config.buffer_size, n_data)
@@ -91,6 +104,10 @@ def make_sampler(config, n_data: int, ring: int):
         for k in TRANSITION_KEYS:
             d, r = data[k][di], buf[k][ri]
             out[k] = jnp.where(from_data.reshape((-1,) + (1,) * (d.ndim - 1)), d, r)
+        if "next_actions" in data:
+            out["next_actions"] = jnp.where(
+                from_data[:, None], data["next_actions"][di], ring_next_actions(buf, ri, m, ring)
+            )
         return out
 
     return sample

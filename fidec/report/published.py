@@ -32,7 +32,7 @@ PUBLISHED: dict[str, dict[str, float | None]] = {
     "D4RL adroit (12)": {"IQL": 53, "ReBRAC": 59, "FQL": 52, "DeFlow": 52, "Fisher Decorator": None},
 }
 #: Our agent -> its column in the published table.
-PUBLISHED_COLUMN = {"fd": "Fisher Decorator", "deflow": "DeFlow", "fql": "FQL"}
+PUBLISHED_COLUMN = {"fd": "Fisher Decorator", "deflow": "DeFlow", "fql": "FQL", "iql": "IQL", "rebrac": "ReBRAC"}
 #: The published protocol (docs/presets.md, "Published numbers"), for the "what differs" line.
 PAPER = {"steps": 1_000_000, "hidden_dims": [512, 512, 512, 512], "eval_every": 100_000, "eval_episodes": 50}
 

@@ -19,7 +19,7 @@ from fidec.errors import FidecError
 from fidec.io import read_json
 from fidec.runs import MetricsLog, paper_score
 
-AGENT_ORDER = ("fd", "deflow", "fql", "bc")
+AGENT_ORDER = ("fd", "deflow", "fql", "bc", "iql", "rebrac")
 FD = "fd"
 
 

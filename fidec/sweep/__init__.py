@@ -5,7 +5,7 @@ A *suite* is a TOML (or YAML) file, either one shipped in ``fidec/suites/`` (``s
 
     name = "cpu"                      # default: the file's stem
     description = "..."
-    agents = ["fd", "deflow", "fql", "bc"]
+    agents = ["fd", "deflow", "fql", "bc"]  # also "iql", "rebrac"
     tasks = ["cube-single-play-singletask-task{1..5}-v0"]   # {a..b} and {x,y} expand like the shell
     seeds = [0, 1, 2]                 # --seeds overrides
     seeds_per_process = 3             # consecutive seeds of one configuration trained in one process

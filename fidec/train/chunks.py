@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fidec import checkpoint
-from fidec.data.frames import LABEL_KEYS, assemble
+from fidec.data.frames import assemble, label_keys
 from fidec.data.loading import sample_batch
 from fidec.online import buffer as ob
 
@@ -63,7 +63,7 @@ def make_stream_chunk_fn(agent, frame_stack: int, p_aug: float, member_eps=None)
     def one_update(state, part, eps=None):
         rng, k = jax.random.split(state.rng)
         member = agent if eps is None else agent.with_target_divergence(eps)
-        batch = assemble(part["gathered"], {key: part[key] for key in LABEL_KEYS}, frame_stack, p_aug, k)
+        batch = assemble(part["gathered"], {key: part[key] for key in label_keys(part)}, frame_stack, p_aug, k)
         return member.update(state.replace(rng=rng), batch)
 
     eps_arr = None if member_eps is None else jnp.asarray(member_eps, jnp.float32)
@@ -119,10 +119,11 @@ def make_online_chunk_fn(agent, config, n_data: int, ring: int):
 
 
 def make_act_fn(agent):
-    """A jitted ``(params, obs, base_keys, t) -> actions`` for one observation per seed (seeds axis first)."""
+    """A jitted ``(params, obs, base_keys, t) -> actions`` for one observation per seed (seeds axis first): the
+    online phase's exploring policy (:meth:`~fidec.agents.base.Agent.exploration_actions`)."""
 
     def one(params, obs, base_key, t):
-        return agent.act(params, obs, jax.random.fold_in(base_key, t))
+        return agent.act(params, obs, jax.random.fold_in(base_key, t), explore=True)
 
     return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None)))
 

@@ -22,7 +22,7 @@ from fidec import checkpoint
 from fidec.agents import make_agent
 from fidec.config import Config
 from fidec.data.frames import FrameStackFactory, sample_frames, stacked_observations
-from fidec.data.loading import Task, load_task, to_device
+from fidec.data.loading import Task, load_task, to_device, with_next_actions
 from fidec.data.placement import choose_placement, device_memory_bytes, to_device_frames
 from fidec.errors import FidecError
 from fidec.evaluate import EnvPool, evaluate, evaluate_seeds, make_batch_policy_fn, make_policy_fn
@@ -76,6 +76,10 @@ class Trainer:
             )
         obs = self.task.train.obs_shape(config.frame_stack) if self.pixels else self.task.obs_dim
         self.agent = make_agent(config, obs, self.task.action_dim)
+        if self.agent.needs_next_actions:  # ReBRAC: every batch carries the dataset's next action
+            self.task = dataclasses.replace(
+                self.task, train=with_next_actions(self.task.train), val=with_next_actions(self.task.val)
+            )
         self.seeds = config.seeds
         # members: one per seed, or one per (target divergence, seed), ε-major, with Config.target_divergences;
         # each ε's records go to its own sub-run folder, a normal run folder for reports

@@ -46,9 +46,7 @@ path_of = npz_path
 def read_arrays(path: Path) -> dict:
     what = f"{path.name}"
     if not path.exists():
-        raise DatasetError(
-            f"no dataset file {path}; write one with the keys {', '.join(REQUIRED)} (docs/own-data.md)"
-        )
+        raise DatasetError(f"no dataset file {path}; write one with the keys {', '.join(REQUIRED)} (docs/own-data.md)")
     try:
         z = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
