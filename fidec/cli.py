@@ -1,7 +1,8 @@
 """The ``fidec`` command. Each command group is a module of :mod:`fidec.commands`, listed here.
 
 Errors in the user's input (``FidecError``, bad flags) are printed as one line on stderr with a non-zero
-exit status; tracebacks are reserved for bugs.
+exit status; tracebacks are reserved for bugs. Exit statuses: 0 done, 1 an error, 2 a bad flag, 130 interrupted
+(Ctrl-C), 75 (:data:`fidec.errors.EXIT_PREEMPTED`) stopped by SIGTERM/SIGUSR1 with a checkpoint to resume from.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 
 from fidec import __version__
 from fidec.console import enable_compilation_cache, quiet_warnings
-from fidec.errors import FidecError
+from fidec.errors import FidecError, Preempted
 from fidec.rendering import align_pyopengl_platform, default_offscreen_gl, names_pixel_task
 
 # module path -> it defines ``register(subparsers)`` adding one or more subcommands with ``func`` set.
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `fidec data list | head`
         sys.stderr.close()
         return 0
+    except Preempted as e:  # SIGTERM/SIGUSR1: a checkpoint was saved; EXIT_PREEMPTED asks a scheduler to requeue
+        sys.stderr.write(f"fidec {args.command}: {e}\n")
+        return e.exit_status
     except KeyboardInterrupt:
         sys.stderr.write(f"fidec {args.command}: interrupted\n")
         return 130

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 from fidec.errors import StorageError
@@ -25,6 +26,10 @@ from fidec.errors import StorageError
 TMP_SUFFIX = ".tmp"
 #: the checkpoint file of a run folder (fidec.checkpoint's), named here for the "what is kept" of a failed write
 CHECKPOINT_FILE = "checkpoint.msgpack"
+#: the first bytes of a checkpoint file with a checksum: this magic, then the payload's sha256 (32 bytes), then the
+#: payload (flax msgpack); a file without them is one written before checkpoints carried a checksum (the payload alone)
+CHECKPOINT_MAGIC = b"FIDECCK2"
+CHECKPOINT_HEADER_BYTES = len(CHECKPOINT_MAGIC) + 32
 _FULL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded"}
 _NOT_WRITABLE = {
     errno.EROFS: "the filesystem is read-only",
@@ -38,7 +43,10 @@ def _checkpoint_step(path: Path) -> int | None:
     try:
         import msgpack  # flax's serialisation format; loaded only here, on a failed write
 
-        meta = msgpack.unpackb(path.read_bytes(), strict_map_key=False).get("meta", {})
+        raw = path.read_bytes()
+        if raw.startswith(CHECKPOINT_MAGIC):
+            raw = raw[CHECKPOINT_HEADER_BYTES:]
+        meta = msgpack.unpackb(raw, strict_map_key=False).get("meta", {})
         return int(meta["step"])
     except Exception:  # noqa: BLE001 - best effort: the message then names the file without its step
         return None
@@ -138,6 +146,30 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         f.write(data)
 
 
+def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike, link: bool = True) -> None:
+    """Make ``dst`` a copy of ``src`` atomically: readers see the old ``dst`` or the complete copy. ``link``: a hard
+    link where the filesystem allows one (no data written; later atomic writes to ``src`` replace its name, not
+    the data ``dst`` holds), else a copied file."""
+    src, dst = Path(src), Path(dst)
+    tmp = _temp_name(dst)
+    with storage_errors(dst):
+        try:
+            try:
+                if not link:
+                    raise OSError("a copy was asked for")
+                os.link(src, tmp)
+            except OSError:
+                with open(src, "rb") as fi, open(tmp, "wb") as fo:
+                    shutil.copyfileobj(fi, fo, 1 << 22)
+                    fo.flush()
+                    os.fsync(fo.fileno())
+            os.replace(tmp, dst)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
@@ -189,6 +221,11 @@ def fsync_dir(path: str | os.PathLike) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def sha256_bytes(data) -> str:
+    """The sha256 of ``data`` (bytes or any buffer), as hex."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: str | os.PathLike, block: int = 1 << 22) -> str:

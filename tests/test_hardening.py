@@ -245,7 +245,7 @@ def test_metrics_after_resume_match_when_checkpoints_fall_between_records(tiny_d
     t.run_chunk = killed_in_chunk_4
     with pytest.raises(KeyboardInterrupt):
         t.run()
-    assert ser.msgpack_restore((b / "checkpoint.msgpack").read_bytes())["meta"]["step"] == 30
+    assert checkpoint.read_payload(b)["meta"]["step"] == 30
     Trainer.resume(b, progress=False).run()
     drop = {"wall_time", "updates_per_s", "eval_time_s", "time_in_chunks_frac"}
     rec = lambda d: [{k: v for k, v in r.items() if k not in drop} for r in MetricsLog(d).records()]  # noqa: E731

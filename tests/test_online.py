@@ -3,12 +3,12 @@ balanced batches, masks, exact resume, bad input."""
 
 import json
 
-import flax.serialization as ser
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from fidec import checkpoint
 from fidec.cli import main
 from fidec.config import resolve
 from fidec.data.sources.task import Task
@@ -53,7 +53,7 @@ def records(run, drop=TIMING):
 
 
 def checkpoint_payload(run):
-    return ser.msgpack_restore((run / "checkpoint.msgpack").read_bytes())
+    return checkpoint.read_payload(run)
 
 
 def segments(run):

@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+from fidec import checkpoint
 from fidec.cli import main
 from fidec.config import resolve
 from fidec.errors import NonFiniteLossError
@@ -20,9 +21,7 @@ def tiny(d, **kw):
 
 
 def leaves(run_dir):
-    import flax.serialization as ser
-
-    payload = ser.msgpack_restore((run_dir / "checkpoint.msgpack").read_bytes())
+    payload = checkpoint.read_payload(run_dir)
     return jax.tree_util.tree_leaves(payload["state"]), payload["meta"]
 
 

@@ -99,6 +99,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 def cmd_train(args) -> int:
     from fidec.train import Trainer, format_summary
 
+    if args.use_previous_checkpoint and not args.resume:
+        raise ConfigError("--use-previous-checkpoint goes with --resume DIR (the run folder to continue)")
     if args.resume:
         extra = set(overrides_from_args(args)) - {"steps", "online_steps"}
         if extra:
@@ -112,6 +114,8 @@ def cmd_train(args) -> int:
             progress=not args.no_progress,
             online_steps=getattr(args, "online_steps", None),
             accept_changed_data=args.accept_changed_data,
+            use_previous=args.use_previous_checkpoint,
+            log=lambda line: print(line, file=sys.stderr),
         )
     else:
         if args.accept_changed_data:
@@ -264,12 +268,24 @@ def register(sub) -> None:
         ),
     )
     p.add_argument("--run-dir", default=None, help="run folder (default runs/AGENT_ENV_seedS)")
-    p.add_argument("--resume", metavar="DIR", default=None, help="continue the run in DIR exactly where it stopped")
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        default=None,
+        help="continue the run in DIR exactly where it stopped (SIGTERM or SIGUSR1 stop a run at its next chunk "
+        "boundary with a checkpoint and exit status 75)",
+    )
     p.add_argument(
         "--accept-changed-data",
         action="store_true",
         help="with --resume: continue even though the run's data changed since it began (the change, with the old "
         "and new data fingerprint, is recorded in its config.json); without it such a resume is refused",
+    )
+    p.add_argument(
+        "--use-previous-checkpoint",
+        action="store_true",
+        help="with --resume: the newest checkpoint is damaged (a resume said so); continue from the previous one, "
+        "keeping the damaged file as checkpoint.damaged.msgpack",
     )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument(

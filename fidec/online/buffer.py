@@ -17,8 +17,10 @@ with ``online_collect = 1`` this never happens.
 
 Checkpoints hold only the online transitions: the dataset is reloaded from its verified file. Each checkpoint
 writes the transitions collected since the previous one as one segment file (``online_buffer/seg_A_B.npz``,
-transitions A..B-1 of every seed), atomically and once; segments that the ring has entirely overwritten are
-deleted, and segments a killed writer left behind are ignored and removed on resume.
+transitions A..B-1 of every seed), atomically and once, and records its sha256 (the checkpoint is written after
+the segment, so a crash between the two leaves a segment no checkpoint lists); a segment whose bytes changed
+since is refused on resume. Segments that the ring has entirely overwritten are deleted once neither the newest
+checkpoint nor the previous one lists them, and segments a killed writer left behind are ignored and removed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import zipfile
 from functools import partial
 from pathlib import Path
 
@@ -35,7 +38,7 @@ import numpy as np
 
 from fidec.data.loading import TRANSITION_KEYS
 from fidec.errors import FidecError
-from fidec.io import atomic_write_bytes
+from fidec.io import atomic_write_bytes, sha256_bytes
 
 SEGMENT_DIR = "online_buffer"
 _SEGMENT = re.compile(r"seg_(\d+)_(\d+)\.npz")
@@ -135,13 +138,57 @@ def segment_name(start: int, end: int) -> str:
     return f"seg_{start:010d}_{end:010d}.npz"
 
 
-def write_segment(run_dir, start: int, end: int, rows: dict) -> str:
-    """Write transitions ``start..end-1`` of every seed (``rows``: seeds x (end - start) arrays) atomically."""
+def write_segment(run_dir, start: int, end: int, rows: dict) -> tuple[str, str]:
+    """Write transitions ``start..end-1`` of every seed (``rows``: seeds x (end - start) arrays) atomically;
+    returns ``(file name, sha256 of its bytes)``."""
     name = segment_name(start, end)
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v, np.float32) for k, v in rows.items()})
-    atomic_write_bytes(Path(run_dir) / SEGMENT_DIR / name, buf.getvalue())
-    return name
+    # np.savez's layout with a fixed member time, so equal transitions make equal files (and equal sha256)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for k, v in rows.items():
+            with zf.open(zipfile.ZipInfo(f"{k}.npy", date_time=(1980, 1, 1, 0, 0, 0)), "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asarray(v, np.float32), allow_pickle=False)
+    data = buf.getvalue()
+    atomic_write_bytes(Path(run_dir) / SEGMENT_DIR / name, data)
+    return name, sha256_bytes(data)
+
+
+class DamagedSegment(FidecError):
+    """An online buffer segment a checkpoint lists is missing, or its bytes are not those written."""
+
+
+def segment_start(name: str) -> int:
+    return _span(name)[0]
+
+
+def read_segment(run_dir, name: str, sha256: str | None = None) -> dict:
+    """The transitions of one segment (seeds x n arrays), its bytes checked against ``sha256`` (the one its
+    checkpoint recorded; None for a checkpoint written before segments carried one)."""
+    path = Path(run_dir) / SEGMENT_DIR / name
+    if not path.exists():
+        raise DamagedSegment(f"online buffer segment {path} is missing, so the run cannot continue exactly")
+    data = path.read_bytes()
+    if sha256 is not None and sha256_bytes(data) != sha256:
+        raise DamagedSegment(
+            f"online buffer segment {path} is damaged: its contents no longer match the sha256 its checkpoint "
+            "recorded, so the run cannot continue exactly"
+        )
+    try:
+        with np.load(io.BytesIO(data)) as z:
+            return {k: z[k] for k in TRANSITION_KEYS}
+    except Exception as e:  # noqa: BLE001 - an old segment (no sha256) that was truncated or overwritten
+        raise DamagedSegment(f"cannot read online buffer segment {path}: {' '.join(str(e).split())[:120]}") from e
+
+
+def segment_problem(run_dir, online: dict | None) -> str | None:
+    """Why the segments an online state (a checkpoint's ``meta["online"]``) lists cannot be used, or None."""
+    hashes = (online or {}).get("segment_sha256") or {}
+    for name in (online or {}).get("segments") or []:
+        try:
+            read_segment(run_dir, name, hashes.get(name))
+        except DamagedSegment as e:
+            return str(e)
+    return None
 
 
 def needed_segments(segments: list[str], m: int, ring: int) -> list[str]:
@@ -155,7 +202,7 @@ def _span(name: str) -> tuple[int, int]:
     return int(a), int(b)
 
 
-def remove_unlisted(run_dir, keep: list[str]) -> None:
+def remove_unlisted(run_dir, keep) -> None:
     """Delete segment files the checkpoint does not list (overwritten ones, or left by a killed writer)."""
     d = Path(run_dir) / SEGMENT_DIR
     if not d.is_dir():
@@ -165,21 +212,18 @@ def remove_unlisted(run_dir, keep: list[str]) -> None:
             p.unlink(missing_ok=True)
 
 
-def load_ring(run_dir, segments: list[str], m: int, ring: int, n_seeds: int, example: dict) -> dict:
-    """The device rings after ``m`` online steps, rebuilt from the checkpoint's segments."""
+def load_ring(
+    run_dir, segments: list[str], m: int, ring: int, n_seeds: int, example: dict, hashes: dict | None = None
+) -> dict:
+    """The device rings after ``m`` online steps, rebuilt from the checkpoint's segments (each checked against its
+    recorded sha256 in ``hashes``; :class:`DamagedSegment` otherwise)."""
     host = {k: np.zeros((n_seeds, ring, *np.shape(example[k])[1:]), np.float32) for k in TRANSITION_KEYS}
     for name in segments:
-        path = Path(run_dir) / SEGMENT_DIR / name
-        if not path.exists():
-            raise FidecError(
-                f"online buffer segment {path} is missing, so the run cannot continue exactly; restore the file "
-                "or start a new run"
-            )
+        z = read_segment(run_dir, name, (hashes or {}).get(name))
         start, end = _span(name)
-        with np.load(path) as z:
-            ts = np.arange(max(start, m - min(m, ring)), min(end, m))
-            for k in TRANSITION_KEYS:
-                host[k][:, ts % ring] = z[k][:, ts - start]
+        ts = np.arange(max(start, m - min(m, ring)), min(end, m))
+        for k in TRANSITION_KEYS:
+            host[k][:, ts % ring] = z[k][:, ts - start]
     return {k: jnp.asarray(v) for k, v in host.items()}
 
 

@@ -10,7 +10,10 @@ and the source's reward shift (D4RL antmaze ``r - 1``), as FQL's ``main.py`` L14
 Every random draw is a function of counters, so a resumed run draws what an uninterrupted one does: episode
 ``e`` of seed ``s`` resets with :func:`reset_seed` ``(s, e)``, and the action at online step ``t`` uses
 ``fold_in(act_base_keys([s])[0], t)``. Episodes are also cut at every checkpoint (all environments reset, in the
-uninterrupted run too), so a checkpoint never holds an episode in progress.
+uninterrupted run too), so a checkpoint never holds an episode in progress. The checkpoint of a stop request
+(preemption) is the exception: it falls where the uninterrupted run cuts nothing, so it keeps the episodes going
+and the resumed run brings every environment back to where it was (:meth:`OnlineCollector.resume_episodes`: the
+same reset seed, then the recorded actions, each step checked against the recorded transition).
 """
 
 from __future__ import annotations
@@ -85,6 +88,40 @@ class OnlineCollector:
     def reset_all(self) -> None:
         """New episodes in every environment."""
         self.obs = np.stack([self._reset(i) for i in range(len(self.envs))])
+
+    def resume_episodes(self, lengths: list[int], rows: dict) -> str | None:
+        """Bring each seed's environment back into the episode it was in at a stop checkpoint: the episode's reset
+        (the same reset seed), then its ``lengths[i]`` steps so far, replayed with the recorded actions (the last
+        ``lengths[i]`` transitions of ``rows``, seeds x n arrays). Returns None, or how the environment failed to
+        reproduce a recorded transition (the episode counters are then as before; the caller starts new episodes)."""
+        before = list(self.episodes)
+        n = len(rows["actions"][0])
+        obs, ret, length = [], np.zeros(len(self.envs)), np.zeros(len(self.envs), np.int64)
+        for i, steps in enumerate(lengths):
+            steps = int(steps)
+            if steps > n:
+                self.episodes = before
+                return f"seed {self.seeds[i]}: the episode in progress has {steps} steps, the checkpoint holds {n}"
+            self.episodes[i] -= 1  # the episode in progress, started again
+            o = self._reset(i)
+            for t in range(n - steps, n):
+                nxt, r, terminated, truncated, _ = self.envs[i].step(np.array(rows["actions"][i, t], copy=True))
+                nxt = np.asarray(nxt, np.float32).reshape(-1)
+                same = (
+                    np.array_equal(o, rows["observations"][i, t])
+                    and np.array_equal(nxt, rows["next_observations"][i, t])
+                    and np.float32(r) + self.shift == rows["rewards"][i, t]
+                    and not (terminated or truncated)
+                )
+                if not same:
+                    self.episodes = before
+                    return f"seed {self.seeds[i]}, step {t - (n - steps) + 1} of its episode in progress"
+                ret[i] += float(r)
+                length[i] += 1
+                o = nxt
+            obs.append(o)
+        self.obs, self.ret, self.length = np.stack(obs), ret, length
+        return None
 
     def in_progress(self) -> np.ndarray:
         """(seeds,) 1 where an episode has taken steps and not ended (what :meth:`reset_all` would cut)."""

@@ -18,6 +18,7 @@ from fidec import checkpoint
 from fidec.config import Config
 from fidec.errors import FidecError
 from fidec.io import remove_stale_temporaries, write_json
+from fidec.online import buffer as ob
 from fidec.precision import device_kind
 from fidec.runs import MetricsLog, RunLock, summarize
 
@@ -114,6 +115,48 @@ def save_checkpoint(run_dir: Path, states, step: int, wall: float, window: list[
     if window:
         meta["log_window"] = {k: np.concatenate([w[k] for w in window]) for k in window[0]}
     checkpoint.save(run_dir, states, meta)
+
+
+# ---------------------------------------------------------------------------------------------- a damaged checkpoint
+def way_back(run_dir: Path) -> str:
+    """How to continue a run from its previous checkpoint."""
+    return f"continue from it with 'fidec train --resume {run_dir} --use-previous-checkpoint'"
+
+
+def _segments_problem(run_dir: Path):
+    return lambda meta: ob.segment_problem(run_dir, meta.get("online"))
+
+
+def fallback_advice(run_dir: Path) -> str:
+    """What remains when the newest checkpoint of ``run_dir`` (or an online buffer segment it lists) cannot be
+    used: the previous checkpoint with its segments, verified, and how to continue from it; or that none is left."""
+    return checkpoint.fallback_advice(run_dir, way_back(run_dir), check=_segments_problem(run_dir))
+
+
+def newest_problem(run_dir: Path) -> str | None:
+    """Why the newest checkpoint of ``run_dir`` cannot be used (missing, damaged, or an online buffer segment it
+    lists missing or damaged), or None."""
+    why = checkpoint.problem(run_dir / checkpoint.CHECKPOINT)
+    if why is None:
+        why = ob.segment_problem(run_dir, checkpoint.read_payload(run_dir).get("meta", {}).get("online"))
+    return why
+
+
+def use_previous_checkpoint(run_dir: Path) -> str:
+    """Make the previous checkpoint the newest again, when the newest cannot be used and the previous one (with its
+    online buffer segments) verifies; returns the line saying what was done. Anything else is a one-line error."""
+    why = newest_problem(run_dir)
+    if why is None:
+        raise FidecError(
+            f"the newest checkpoint in {run_dir} verifies; --use-previous-checkpoint is only for a damaged one: "
+            f"drop it and continue with 'fidec train --resume {run_dir}'"
+        )
+    meta, why_not = checkpoint.previous_meta(run_dir, _segments_problem(run_dir))
+    if meta is None:
+        raise FidecError(f"{why}; {why_not}: restore the file from a backup or start a new run (another --run-dir)")
+    meta, kept = checkpoint.promote_previous(run_dir)
+    where = f"; the damaged one is kept as {kept}" if kept is not None else ""
+    return f"continuing {run_dir} from its previous checkpoint (step {meta.get('step')}){where}"
 
 
 # ---------------------------------------------------------------------------------------------- summaries

@@ -9,6 +9,11 @@ counter, the run folder and the record streams.
 
 The loss terms since the last train record (the log window) travel from one phase to the next and with every
 checkpoint, so a resumed run logs the same averages as an uninterrupted one.
+
+A stop request (SIGTERM or SIGUSR1, :mod:`fidec.preemption`) is honoured at the end of the round it arrives in:
+the driver writes a checkpoint of that step (unless the round just wrote one), in which a phase keeps what a
+regular checkpoint would end (the online phase's episodes in progress), and raises
+:class:`~fidec.errors.Preempted`; a run resumed from it continues exactly as the uninterrupted run does.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import sys
 import time
 from typing import Protocol
 
-from fidec.errors import NonFiniteLossError
+from fidec.errors import NonFiniteLossError, Preempted
+from fidec.preemption import stop_requests
 from fidec.train.chunks import first_nonfinite, nonfinite_state
 
 
@@ -48,10 +54,11 @@ class Phase(Protocol):
     def eval_line(self, step: int, evals: list[dict]) -> str:
         """The line printed after an evaluation."""
 
-    def checkpoint_state(self) -> dict:
-        """The phase's part of the checkpoint's meta (written to the run folder before the checkpoint)."""
+    def checkpoint_state(self, stopping: bool = False) -> dict:
+        """The phase's part of the checkpoint's meta (written to the run folder before the checkpoint).
+        ``stopping``: the checkpoint of a stop request, at a step where the uninterrupted run writes none."""
 
-    def after_checkpoint(self) -> None:
+    def after_checkpoint(self, stopping: bool = False) -> None:
         """The checkpoint is written."""
 
     def advance(self, bar, updates: int) -> None:
@@ -64,20 +71,22 @@ class Phase(Protocol):
 def drive(run, phases: list[Phase]) -> None:
     """Run ``phases`` one after another from ``run.step``; a phase already complete is skipped.
 
-    ``run`` provides ``config``, ``states``, ``step``, ``wall``, ``chunk_time``, ``loop_time``, ``log_window``,
-    ``member_labels``, ``train_records``, ``evaluate``, ``write_records``, ``save_checkpoint`` and
-    ``nonfinite_advice``."""
+    ``run`` provides ``config``, ``run_dir``, ``states``, ``step``, ``saved_step``, ``wall``, ``chunk_time``,
+    ``loop_time``, ``log_window``, ``member_labels``, ``train_records``, ``evaluate``, ``write_records``,
+    ``save_checkpoint`` and ``nonfinite_advice``. SIGTERM and SIGUSR1 stop it at the next chunk boundary with a
+    checkpoint (:class:`~fidec.errors.Preempted`); their previous handlers are restored when it returns."""
     window = [run.log_window] if run.log_window else []
     loop_start = time.perf_counter()
-    for phase in phases:
-        try:
-            if run.step < phase.end:
-                window = _drive_phase(run, phase, window, loop_start)
-        finally:
-            phase.close()
+    with stop_requests() as stop:
+        for phase in phases:
+            try:
+                if run.step < phase.end:
+                    window = _drive_phase(run, phase, window, loop_start, stop)
+            finally:
+                phase.close()
 
 
-def _drive_phase(run, phase: Phase, window: list[dict], loop_start: float) -> list[dict]:
+def _drive_phase(run, phase: Phase, window: list[dict], loop_start: float, stop) -> list[dict]:
     c = run.config
     bar = phase.open(run.step)
     while run.step < phase.end:
@@ -116,5 +125,14 @@ def _drive_phase(run, phase: Phase, window: list[dict], loop_start: float) -> li
             phase.after_checkpoint()
         run.loop_time = time.perf_counter() - loop_start
         phase.advance(bar, updates)
+        if stop.requested:
+            if run.saved_step != run.step:
+                run.save_checkpoint(window, phase.checkpoint_state(stopping=True))
+                phase.after_checkpoint(stopping=True)
+            bar.close()
+            raise Preempted(
+                f"stopped by {stop.signal.name} at step {run.step} of {run.config.total_steps}, checkpoint saved; "
+                f"continue with 'fidec train --resume {run.run_dir}'"
+            )
     bar.close()
     return window

@@ -110,10 +110,10 @@ class OfflinePhase:
             + f" over {self.config.eval_episodes} episodes"
         )
 
-    def checkpoint_state(self) -> dict:
-        return {}
+    def checkpoint_state(self, stopping: bool = False) -> dict:
+        return {}  # the step and the states are the whole offline state: any chunk boundary resumes exactly
 
-    def after_checkpoint(self) -> None:
+    def after_checkpoint(self, stopping: bool = False) -> None:
         pass
 
     def advance(self, bar, updates: int) -> None:

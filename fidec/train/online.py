@@ -9,9 +9,10 @@ a chunk come from the parameters before it, at most ``k - 1`` updates old. ``k``
 and checkpoint steps, so those happen exactly where they would with ``k = 1``.
 
 Checkpoints cut the episodes in progress in every run (:mod:`fidec.online.collect`), so a resumed online run is
-bit-identical to an uninterrupted one; the authors' release cannot resume online at all
-(``scripts/run_fqlscope_online_grid_resume_2x4090.sh`` L272: "exact online resume is unsupported by current
-code; restarting from offline checkpoint").
+bit-identical to an uninterrupted one; the checkpoint of a stop request (SIGTERM, SIGUSR1), at a step where the
+uninterrupted run cuts nothing, keeps them instead and the resumed run replays them. The authors' release cannot
+resume online at all (``scripts/run_fqlscope_online_grid_resume_2x4090.sh`` L272: "exact online resume is
+unsupported by current code; restarting from offline checkpoint").
 
 The step axis of every record is the gradient update count (offline steps, then ``online_updates_per_step`` per
 environment step); online train records add ``phase = 'online'``, ``env_steps``, the buffer's sizes, the
@@ -20,6 +21,7 @@ episodes that ended since the previous record (return, success, length), through
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from fidec.config import Config
 from fidec.console import progress_bar
 from fidec.online import buffer as ob
 from fidec.online.collect import OnlineCollector, act_base_keys
+from fidec.train import folder
 from fidec.train.chunks import make_act_fn, make_online_chunk_fn
 
 TIMERS = ("act", "env", "push", "update")
@@ -38,7 +41,13 @@ TIMERS = ("act", "env", "push", "update")
 
 def new_online_state(n_seeds: int) -> dict:
     """What a checkpoint holds of the online phase besides the agent states."""
-    return {"env_steps": 0, "episodes": [0] * n_seeds, "segments": [], "window": empty_window(n_seeds)}
+    return {
+        "env_steps": 0,
+        "episodes": [0] * n_seeds,
+        "segments": [],
+        "segment_sha256": {},
+        "window": empty_window(n_seeds),
+    }
 
 
 def empty_window(n_seeds: int) -> dict:
@@ -68,19 +77,32 @@ class OnlinePhase:
     # ------------------------------------------------------------------ the driver's calls
     def open(self, step: int):
         c, o, seeds = self.config, self.online, self.seeds
-        if o["segments"]:
-            self.rings = ob.load_ring(
-                self.run_dir, o["segments"], o["env_steps"], self.ring, len(seeds), self.task.train
-            )
-        else:
-            self.rings = ob.empty_ring(len(seeds), self.ring, self.task.train)
+        hashes = o.setdefault("segment_sha256", {})  # absent from checkpoints written before segments had one
+        self.listed = list(o["segments"])  # what the checkpoint in the folder lists (kept while it is the previous)
+        open_segment, lengths = o.pop("open_segment", None), o.pop("in_progress", None)  # a stop checkpoint's
+        try:
+            if o["segments"]:
+                self.rings = ob.load_ring(
+                    self.run_dir, o["segments"], o["env_steps"], self.ring, len(seeds), self.task.train, hashes
+                )
+            else:
+                self.rings = ob.empty_ring(len(seeds), self.ring, self.task.train)
+            partial = ob.read_segment(self.run_dir, open_segment, hashes.get(open_segment)) if open_segment else None
+        except ob.DamagedSegment as e:
+            raise ob.DamagedSegment(f"{e}; {folder.fallback_advice(self.run_dir)}") from None
         self.run = make_online_chunk_fn(self.agent, c, self.n_data, self.ring)
         self.act = make_act_fn(self.agent)
         self.base_keys = act_base_keys(seeds)
+        # transitions since the last regular checkpoint (each seeds x k), for its segment: after a stop checkpoint,
+        # the ones it saved as an open segment, which the next checkpoint's segment replaces
+        self.pending: list[dict] = [partial] if partial is not None else []
+        self.pending_from = ob.segment_start(open_segment) if open_segment else o["env_steps"]
+        o["segments"] = [s for s in o["segments"] if s != open_segment]
         self.collector = OnlineCollector(self.task, seeds, o["episodes"])
-        self.collector.reset_all()  # the online phase and every checkpoint start new episodes
-        self.pending: list[dict] = []  # transitions since the last checkpoint (each seeds x k), for its segment
-        self.pending_from = o["env_steps"]
+        if lengths is None:
+            self.collector.reset_all()  # the online phase and every regular checkpoint start new episodes
+        else:
+            self._resume_episodes(lengths, partial)
         self.timers = dict.fromkeys(TIMERS, 0.0)
         self.rates = _empty_rates()
         self.window_start = time.perf_counter()
@@ -92,6 +114,23 @@ class OnlinePhase:
             enabled=self.progress,
             unit="env step",
             desc=f"online {c.agent} {c.env}",
+        )
+
+    def _resume_episodes(self, lengths: list[int], rows: dict | None) -> None:
+        """Continue the episodes in progress at a stop checkpoint; where the environment does not replay them
+        exactly, cut them (counted as cut) and say so."""
+        if rows is None:
+            rows = {k: np.zeros((len(self.seeds), 0, 1), np.float32) for k in ob.TRANSITION_KEYS}
+        why = self.collector.resume_episodes(lengths, rows)
+        if why is None:
+            return
+        self.collector.reset_all()
+        for i, n in enumerate(lengths):
+            self.online["window"]["cut"][i] += int(int(n) > 0)
+        print(
+            f"warning: the environment did not replay the episodes in progress at the checkpoint ({why}); they are "
+            "cut instead, so from here this run differs from an uninterrupted one",
+            file=sys.stderr,
         )
 
     def boundary(self, step: int) -> int:
@@ -181,24 +220,41 @@ class OnlinePhase:
             f"{r['success']:.2f} (seed {r['seed']})" for r in evals
         )
 
-    def checkpoint_state(self) -> dict:
-        """The transitions since the last checkpoint as one segment; the online state naming its segments.
-        Episodes in progress are cut here (counted in the window) in every run, resumed or not."""
+    def checkpoint_state(self, stopping: bool = False) -> dict:
+        """The transitions since the last checkpoint as one segment; the online state naming its segments (and
+        their sha256). Episodes in progress are cut here (counted in the window) in every run, resumed or not;
+        ``stopping`` (a stop request's checkpoint, where the uninterrupted run cuts nothing) keeps them going
+        instead: the state names the segment as open (the next checkpoint's segment replaces it) and records
+        each episode's steps so far, which the resumed run replays."""
         o = self.online
         m = o["env_steps"]
-        for i, n in enumerate(self.collector.in_progress()):
-            o["window"]["cut"][i] += int(n)
-        segments = list(o["segments"])
+        if not stopping:
+            for i, n in enumerate(self.collector.in_progress()):
+                o["window"]["cut"][i] += int(n)
+        segments, hashes, written = list(o["segments"]), dict(o["segment_sha256"]), None
         if self.pending:
             rows = {k: np.concatenate([p[k] for p in self.pending], axis=1) for k in self.pending[0]}
-            segments.append(ob.write_segment(self.run_dir, self.pending_from, m, rows))
+            written, sha = ob.write_segment(self.run_dir, self.pending_from, m, rows)
+            segments.append(written)
+            hashes[written] = sha
         o["segments"] = ob.needed_segments(segments, m, self.ring)
+        o["segment_sha256"] = {k: hashes[k] for k in o["segments"] if k in hashes}
         o["episodes"] = list(self.collector.episodes)
+        if stopping:
+            o["open_segment"], o["in_progress"] = written, [int(n) for n in self.collector.length]
         return {"online": o}
 
-    def after_checkpoint(self) -> None:
-        ob.remove_unlisted(self.run_dir, self.online["segments"])
-        self.pending, self.pending_from = [], self.online["env_steps"]
+    def after_checkpoint(self, stopping: bool = False) -> None:
+        o = self.online
+        # segments neither this checkpoint nor the one before it (now checkpoint.prev) lists: overwritten ones
+        ob.remove_unlisted(self.run_dir, set(o["segments"]) | set(self.listed))
+        self.listed = list(o["segments"])
+        if stopping:  # as a run resumed from this checkpoint: the open segment's transitions stay pending
+            open_segment = o.pop("open_segment", None)
+            o.pop("in_progress", None)
+            o["segments"] = [s for s in o["segments"] if s != open_segment]
+            return
+        self.pending, self.pending_from = [], o["env_steps"]
         self.collector.reset_all()
 
     def advance(self, bar, updates: int) -> None:

@@ -154,15 +154,25 @@ class Trainer:
         read_only=False,
         online_steps: int | None = None,
         accept_changed_data: bool = False,
+        use_previous: bool = False,
+        log=None,
     ):
         """Load a run folder at its latest checkpoint. ``read_only`` (for evaluation/loading) changes no file and
         takes no lock; otherwise the folder's lock is held until :meth:`run` ends (or :meth:`close`).
         ``steps``/``online_steps`` extend the offline/online phase (offline only before the online one began).
-        Data that changed since the run began is refused unless ``accept_changed_data`` (:mod:`fidec.train.inputs`)."""
+        Data that changed since the run began is refused unless ``accept_changed_data`` (:mod:`fidec.train.inputs`).
+        ``use_previous``: the newest checkpoint is damaged; continue from the previous one
+        (:func:`fidec.train.folder.use_previous_checkpoint`), saying so through ``log(line)``."""
         run_dir = Path(run_dir)
         folder.saved_config(run_dir)  # not a run folder: a one-line error before any lock is taken
         lock = None if read_only else RunLock(run_dir).acquire()
         try:
+            if use_previous:
+                if read_only:
+                    raise FidecError("--use-previous-checkpoint changes the run folder: it needs a writable resume")
+                line = folder.use_previous_checkpoint(run_dir)
+                if log is not None:
+                    log(line)
             saved = folder.saved_config(run_dir)
             config = Config.from_dict(saved["config"])
             saved_steps = config.steps
@@ -178,8 +188,13 @@ class Trainer:
             t = cls(config, run_dir, task=task, progress=progress)
             t._lock = lock
             t.inputs = record
+            if not checkpoint.exists(run_dir) and checkpoint.previous_exists(run_dir):
+                raise FidecError(
+                    f"{run_dir} has no {checkpoint.CHECKPOINT} but keeps {checkpoint.PREVIOUS}: "
+                    + folder.way_back(run_dir)
+                )
             if checkpoint.exists(run_dir):
-                t.states, meta = checkpoint.load(run_dir, t.states)
+                t.states, meta = checkpoint.load(run_dir, t.states, lambda: folder.fallback_advice(run_dir))
                 t.step, t.wall = int(meta["step"]), float(meta["wall_time"])
                 t.saved_step = t.step
                 t.log_window = dict(meta.get("log_window") or {})
