@@ -7,7 +7,8 @@ Layout of a run folder::
     metrics.jsonl      every record: {"kind": "train"|"eval", "step": ..., "seed": ..., ...} (appended)
     train.csv          train records (loss terms, alpha, Fisher statistics, updates/s, wall time), a view of the jsonl
     eval.csv           eval records (success rate, returns), a view of the jsonl
-    checkpoint.msgpack latest state (written atomically; never one with a NaN/inf)
+    checkpoint.msgpack latest state (written atomically, with its sha256; never one with a NaN/inf)
+    checkpoint.prev.msgpack the one before it (the way back when the newest is damaged)
     .fidec.lock        held (flock) by the one process writing the folder
     summary.json       final/best success and the paper-protocol score per seed
     learning_curve.png

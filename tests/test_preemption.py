@@ -183,7 +183,9 @@ def stop_at_online_chunk(monkeypatch, chunk: int, sig=signal.SIGTERM):
     return lambda: monkeypatch.setattr(phase, "make_online_chunk_fn", real)
 
 
-ONLINE = dict(num_seeds=2, log_every=5, eval_every=20, checkpoint_every=20, eval_episodes=2, online_collect=5)
+ONLINE = dict(
+    num_seeds=2, chunk_size=5, log_every=5, eval_every=20, checkpoint_every=20, eval_episodes=2, online_collect=5
+)
 
 
 @pytest.fixture(scope="module")
