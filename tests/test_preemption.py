@@ -285,6 +285,12 @@ def test_a_flipped_bit_in_the_checkpoint_is_refused_and_the_previous_one_resumes
     # asking for the previous checkpoint while the newest verifies is refused (nothing is thrown away)
     err = cli_error([*resume, "--use-previous-checkpoint"], capsys)
     assert "verifies" in err and checkpoint.read_payload(run)["meta"]["step"] == 40
+    # only the previous one left (a crash while it was being made the newest): never a fresh start from step 0
+    newest.unlink()
+    err = cli_error(resume, capsys)
+    assert "no checkpoint.msgpack but keeps checkpoint.prev.msgpack" in err and "--use-previous-checkpoint" in err
+    assert main([*map(str, resume), "--use-previous-checkpoint"]) == 0
+    assert_same_run(offline_reference, run)
 
 
 def test_a_damaged_checkpoint_without_a_previous_one_says_so(tiny_dataset_dir, tmp_path, capsys):
