@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 
-import jax
 import numpy as np
 import pytest
 
@@ -247,10 +247,15 @@ def test_a_damaged_online_segment_is_refused_and_the_previous_checkpoint_resumes
 # ---------------------------------------------------------------------------------------------- checkpoints
 @pytest.fixture(scope="module")
 def offline_reference(tiny_dataset_dir, tmp_path_factory):
-    """An uninterrupted 40-step run with a checkpoint every 10 steps."""
+    """An uninterrupted 40-step run with a checkpoint every 10 steps (the newest at 40, the previous at 30)."""
     a = tmp_path_factory.mktemp("offline") / "a"
     Trainer.create(tiny(tiny_dataset_dir, steps=40, checkpoint_every=10, agent="bc"), a, progress=False).run()
     return a
+
+
+def copy_of(run, tmp_path):
+    """A copy of a finished run folder whose newest checkpoint a test may damage."""
+    return shutil.copytree(run, tmp_path / "run")
 
 
 def cli_error(argv, capsys) -> str:
@@ -262,26 +267,25 @@ def cli_error(argv, capsys) -> str:
 
 
 def test_a_flipped_bit_in_the_checkpoint_is_refused_and_the_previous_one_resumes_exactly(
-    tiny_dataset_dir, offline_reference, tmp_path, capsys
+    offline_reference, tmp_path, capsys
 ):
-    run = tmp_path / "run"
-    Trainer.create(tiny(tiny_dataset_dir, steps=20, checkpoint_every=10, agent="bc"), run, progress=False).run()
+    run = copy_of(offline_reference, tmp_path)
     newest, prev = run / checkpoint.CHECKPOINT, run / checkpoint.PREVIOUS
-    assert checkpoint.read_payload(prev)["meta"]["step"] == 10
+    assert checkpoint.read_payload(prev)["meta"]["step"] == 30
     flip_low_bit(newest, (CHECKPOINT_HEADER_BYTES + newest.stat().st_size) // 2)  # one low bit of the payload
-    resume = ["train", "--resume", run, "--steps", 40, "--no-progress"]
+    resume = ["train", "--resume", run, "--no-progress"]
     err = cli_error(resume, capsys)
     assert f"checkpoint {newest} is damaged" in err and "sha256" in err, err
-    assert f"previous checkpoint {prev} (step 10) is intact" in err, err
+    assert f"previous checkpoint {prev} (step 30) is intact" in err, err
     assert f"--resume {run} --use-previous-checkpoint" in err, err
     assert "damaged" in cli_error(["evaluate", run, "--episodes", 1], capsys)  # readers refuse it too
     # the way back: the previous checkpoint; the damaged file is kept
     damaged = newest.read_bytes()
     capsys.readouterr()
     assert main([*map(str, resume), "--use-previous-checkpoint"]) == 0
-    assert "from its previous checkpoint (step 10)" in capsys.readouterr().err
+    assert "from its previous checkpoint (step 30)" in capsys.readouterr().err
     assert (run / checkpoint.DAMAGED).read_bytes() == damaged
-    assert_same_run(offline_reference, run)
+    assert_same_run(offline_reference, run)  # steps 31-40 trained again, as the uninterrupted run did
     # asking for the previous checkpoint while the newest verifies is refused (nothing is thrown away)
     err = cli_error([*resume, "--use-previous-checkpoint"], capsys)
     assert "verifies" in err and checkpoint.read_payload(run)["meta"]["step"] == 40
@@ -293,38 +297,41 @@ def test_a_flipped_bit_in_the_checkpoint_is_refused_and_the_previous_one_resumes
     assert_same_run(offline_reference, run)
 
 
-def test_a_damaged_checkpoint_without_a_previous_one_says_so(tiny_dataset_dir, tmp_path, capsys):
-    run = tmp_path / "run"
-    Trainer.create(tiny(tiny_dataset_dir, steps=10, eval_episodes=0, agent="bc"), run, progress=False).run()
-    assert not (run / checkpoint.PREVIOUS).exists()  # one checkpoint so far
+def test_a_damaged_checkpoint_without_a_previous_one_says_so(offline_reference, tmp_path, capsys):
+    run = copy_of(offline_reference, tmp_path)
+    (run / checkpoint.PREVIOUS).unlink()
     newest = run / checkpoint.CHECKPOINT
     flip_low_bit(newest, newest.stat().st_size - 3)
-    err = cli_error(["train", "--resume", run, "--steps", 20, "--no-progress"], capsys)
+    err = cli_error(["train", "--resume", run, "--no-progress"], capsys)
     assert f"checkpoint {newest} is damaged" in err and "no previous checkpoint is kept" in err, err
-    err = cli_error(["train", "--resume", run, "--steps", 20, "--use-previous-checkpoint", "--no-progress"], capsys)
+    err = cli_error(["train", "--resume", run, "--use-previous-checkpoint", "--no-progress"], capsys)
     assert "no previous checkpoint is kept" in err and newest.exists(), err
 
 
-def test_a_checkpoint_written_before_checksums_still_loads_and_resumes_exactly(
-    tiny_dataset_dir, offline_reference, tmp_path
-):
-    run = tmp_path / "run"
-    Trainer.create(tiny(tiny_dataset_dir, steps=20, checkpoint_every=10, agent="bc"), run, progress=False).run()
-    newest = run / checkpoint.CHECKPOINT
-    newest.write_bytes(newest.read_bytes()[CHECKPOINT_HEADER_BYTES:])  # the format before: the payload alone
-    (run / checkpoint.PREVIOUS).unlink()
-    assert checkpoint.read_payload(run)["meta"]["step"] == 20
-    Trainer.resume(run, steps=40, progress=False).run()
+def test_a_checkpoint_written_before_checksums_still_loads_and_resumes_exactly(offline_reference, tmp_path):
+    run = copy_of(offline_reference, tmp_path)
+    newest, prev = run / checkpoint.CHECKPOINT, run / checkpoint.PREVIOUS
+    newest.write_bytes(prev.read_bytes()[CHECKPOINT_HEADER_BYTES:])  # step 30 in the format before: the payload alone
+    prev.unlink()
+    assert checkpoint.read_payload(run)["meta"]["step"] == 30
+    Trainer.resume(run, progress=False).run()
     assert newest.read_bytes().startswith(b"FIDECCK2")  # written again with a checksum
     assert_same_run(offline_reference, run)
 
 
-def test_each_checkpoint_keeps_the_one_before_and_verifies_what_it_wrote(tiny_dataset_dir, tmp_path):
-    run = tmp_path / "run"
-    t = Trainer.create(tiny(tiny_dataset_dir, steps=20, checkpoint_every=10, agent="bc"), run, progress=False)
-    t.run()
-    before = (run / checkpoint.CHECKPOINT).read_bytes()
-    checkpoint.save(run, jax.device_get(t.states), {"step": 30, "wall_time": 0.0})
-    assert (run / checkpoint.PREVIOUS).read_bytes() == before
-    assert checkpoint.problem(run / checkpoint.CHECKPOINT) is None
-    assert checkpoint.read_meta(run)["step"] == 30
+def test_each_checkpoint_keeps_the_one_before_and_verifies_what_it_wrote(tmp_path):
+    state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    checkpoint.save(tmp_path, state, {"step": 10, "wall_time": 0.0})
+    assert not (tmp_path / checkpoint.PREVIOUS).exists()
+    before = (tmp_path / checkpoint.CHECKPOINT).read_bytes()
+    checkpoint.save(tmp_path, {"w": state["w"] + 1}, {"step": 20, "wall_time": 0.0})
+    assert (tmp_path / checkpoint.PREVIOUS).read_bytes() == before
+    assert checkpoint.problem(tmp_path / checkpoint.CHECKPOINT) is None
+    assert checkpoint.read_meta(tmp_path)["step"] == 20
+    restored, meta = checkpoint.load(tmp_path, state)
+    np.testing.assert_array_equal(restored["w"], state["w"] + 1)
+    # a truncated file (a disk that lost its tail) is refused too, naming what remains
+    path = tmp_path / checkpoint.CHECKPOINT
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(checkpoint.DamagedCheckpoint, match=r"damaged.*previous checkpoint .* \(step 10\) is intact"):
+        checkpoint.load(tmp_path, state)
