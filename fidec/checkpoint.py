@@ -116,7 +116,7 @@ def save(run_dir: str | os.PathLike, state, meta: dict) -> Path:
         f.write(payload)
     why = problem(path)
     if why is not None:
-        raise DamagedCheckpoint(
+        raise FidecError(
             f"the checkpoint just written does not read back intact ({why}); the storage under {run_dir} is "
             f"failing: check it; {fallback_advice(run_dir)}"
         )
@@ -125,14 +125,15 @@ def save(run_dir: str | os.PathLike, state, meta: dict) -> Path:
 
 def load(run_dir: str | os.PathLike, template, advice=None) -> tuple[object, dict]:
     """Restore a state with the structure of ``template``; returns (state, meta). A damaged file is a one-line
-    :class:`DamagedCheckpoint` saying what remains: ``advice()``, or :func:`fallback_advice` without one."""
+    ``FidecError`` saying what remains: ``advice()``, or :func:`fallback_advice` without one."""
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise FidecError(f"no checkpoint in {run_dir}; start the run with 'fidec train' first")
     try:
         payload = read_payload(path)
     except DamagedCheckpoint as e:
-        raise DamagedCheckpoint(f"{e}; {advice() if advice is not None else fallback_advice(run_dir)}") from e
+        # a FidecError as every other failure to resume (sweeps record the class name beside the message)
+        raise FidecError(f"{e}; {advice() if advice is not None else fallback_advice(run_dir)}") from e
     try:
         state = ser.from_state_dict(template, payload["state"])
     except Exception as e:  # from another configuration
@@ -148,14 +149,14 @@ def load(run_dir: str | os.PathLike, template, advice=None) -> tuple[object, dic
 
 def read_meta(run_dir: str | os.PathLike) -> dict | None:
     """The checkpoint's ``meta`` (step, wall time, ...), verified, or None without a checkpoint; a damaged one is a
-    :class:`DamagedCheckpoint`."""
+    one-line ``FidecError``."""
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         return None
     try:
         return read_payload(path)["meta"]
     except DamagedCheckpoint as e:
-        raise DamagedCheckpoint(f"{e}; {fallback_advice(run_dir)}") from e
+        raise FidecError(f"{e}; {fallback_advice(run_dir)}") from e
 
 
 def exists(run_dir) -> bool:

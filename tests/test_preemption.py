@@ -333,5 +333,5 @@ def test_each_checkpoint_keeps_the_one_before_and_verifies_what_it_wrote(tmp_pat
     # a truncated file (a disk that lost its tail) is refused too, naming what remains
     path = tmp_path / checkpoint.CHECKPOINT
     path.write_bytes(path.read_bytes()[:-7])
-    with pytest.raises(checkpoint.DamagedCheckpoint, match=r"damaged.*previous checkpoint .* \(step 10\) is intact"):
+    with pytest.raises(FidecError, match=r"damaged.*previous checkpoint .* \(step 10\) is intact"):
         checkpoint.load(tmp_path, state)

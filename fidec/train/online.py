@@ -31,6 +31,7 @@ import numpy as np
 
 from fidec.config import Config
 from fidec.console import progress_bar
+from fidec.errors import FidecError
 from fidec.online import buffer as ob
 from fidec.online.collect import OnlineCollector, act_base_keys
 from fidec.train import folder
@@ -89,7 +90,7 @@ class OnlinePhase:
                 self.rings = ob.empty_ring(len(seeds), self.ring, self.task.train)
             partial = ob.read_segment(self.run_dir, open_segment, hashes.get(open_segment)) if open_segment else None
         except ob.DamagedSegment as e:
-            raise ob.DamagedSegment(f"{e}; {folder.fallback_advice(self.run_dir)}") from None
+            raise FidecError(f"{e}; {folder.fallback_advice(self.run_dir)}") from None
         self.run = make_online_chunk_fn(self.agent, c, self.n_data, self.ring)
         self.act = make_act_fn(self.agent)
         self.base_keys = act_base_keys(seeds)
