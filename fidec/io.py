@@ -149,25 +149,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike, link: bool = True) -> None:
     """Make ``dst`` a copy of ``src`` atomically: readers see the old ``dst`` or the complete copy. ``link``: a hard
     link where the filesystem allows one (no data written; later atomic writes to ``src`` replace its name, not
-    the data ``dst`` holds), else a copied file."""
+    the data ``dst`` holds), else a copied file (written by :func:`atomic_open`)."""
     src, dst = Path(src), Path(dst)
-    tmp = _temp_name(dst)
-    with storage_errors(dst):
-        try:
+    if link:
+        tmp = _temp_name(dst)
+        with storage_errors(dst):
             try:
-                if not link:
-                    raise OSError("a copy was asked for")
                 os.link(src, tmp)
             except OSError:
-                with open(src, "rb") as fi, open(tmp, "wb") as fo:
-                    shutil.copyfileobj(fi, fo, 1 << 22)
-                    fo.flush()
-                    os.fsync(fo.fileno())
-            os.replace(tmp, dst)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+                pass  # no hard links here: copy below
+            else:
+                try:
+                    os.replace(tmp, dst)
+                    return
+                except BaseException:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+                    raise
+    with atomic_open(dst) as fo, open(src, "rb") as fi:
+        shutil.copyfileobj(fi, fo, 1 << 22)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
