@@ -234,3 +234,33 @@ def make_gym_env(env_id: str, what: str, **kwargs):
         raise ConfigError(
             f"{what}: cannot make environment {env_id!r}: {type(e).__name__}: {' '.join(str(e).split())}"
         ) from None
+
+
+def probe_env(env_id: str, obs_dim: int, action_dim: int, file_name: str, dict_keys=None):
+    """Build ``env_id`` once and check a file's data against it: (its :class:`ActionRule`, the observation keys
+    kept or None). ``dict_keys(names)``, where given, chooses the keys of a Dict observation space to keep (the
+    d4rl view); the data's observation and action sizes must match what the environment then gives."""
+    probe = make_gym_env(env_id, f"{file_name} with --env-id {env_id}")
+    keys = None
+    try:
+        from gymnasium import spaces
+
+        if dict_keys is not None and isinstance(probe.observation_space, spaces.Dict):
+            keys = dict_keys(list(probe.observation_space.spaces))
+            probe = keys_env(probe, keys)
+        what = f"{file_name} with environment {env_id!r}"
+        check_spaces(obs_dim, probe, what)
+        return ActionRule.for_space(probe.action_space, action_dim, what), keys
+    finally:
+        probe.close()
+
+
+def env_factory(env_id: str, rule: ActionRule, keys=None):
+    """The evaluation environment's factory of a file's task: ``env_id`` acting in [-1, 1] (``rule``), with flat
+    observations (only ``keys`` of a Dict space, where given)."""
+
+    def make(**kwargs):
+        raw = make_gym_env(env_id, f"--env-id {env_id}", **kwargs)
+        return acting_env(keys_env(raw, keys) if keys else raw, rule)
+
+    return make

@@ -19,9 +19,8 @@ import numpy as np
 
 from fidec.data.sources import checks
 from fidec.data.sources.conventions import conventions_for_family, d4rl_observation_keys, d4rl_transitions
-from fidec.data.sources.task import Task
+from fidec.data.sources.task import Task, file_task
 from fidec.errors import ConfigError, DatasetError
-from fidec.io import sha256_file
 from fidec.tasknames import HDF5_PREFIX as PREFIX
 from fidec.tasknames import d4rl_dataset, hdf5_path
 
@@ -70,27 +69,14 @@ def load_task(env: str, env_id: str | None = None) -> Task:
     if not env_id:
         raise ConfigError(f"{what}: name the Gymnasium environment to evaluate in with --env-id")
     arrays = read_arrays(path)
-    probe = checks.make_gym_env(env_id, f"{what} with --env-id {env_id}")
-    try:
-        keys = None
-        from gymnasium import spaces
-
-        if isinstance(probe.observation_space, spaces.Dict):
-            keys = d4rl_observation_keys(list(probe.observation_space.spaces))
-            probe = checks.keys_env(probe, keys)
-        what = f"{path.name} with environment {env_id!r}"
-        checks.check_spaces(arrays["observations"].shape[-1], probe, what)
-        rule = checks.ActionRule.for_space(probe.action_space, arrays["actions"].shape[-1], what)
-    finally:
-        probe.close()
-    arrays["actions"] = rule.to_unit(arrays["actions"], what)
+    rule, keys = checks.probe_env(
+        env_id, arrays["observations"].shape[-1], arrays["actions"].shape[-1], what, d4rl_observation_keys
+    )
+    arrays["actions"] = rule.to_unit(arrays["actions"], f"{what} with environment {env_id!r}")
     d4rl = d4rl_dataset(env)
     conv = conventions_for_family(d4rl[0] if d4rl else None)
     data = d4rl_transitions(arrays, conv)
     info = {
-        "source": "hdf5",
-        "file": str(path),
-        "sha256": sha256_file(path),
         "eval_env": env_id,
         "conventions": conv.to_dict(),
         "data_convention": "d4rl",
@@ -98,21 +84,5 @@ def load_task(env: str, env_id: str | None = None) -> Task:
         "actions": rule.describe(),
         "rows": int(len(arrays["rewards"])),
         "transitions": int(len(data["observations"])),
-        "validation_split": "none: diagnostics use training transitions",
     }
-
-    def make(**kw):
-        raw = checks.make_gym_env(env_id, f"--env-id {env_id}", **kw)
-        return checks.acting_env(checks.keys_env(raw, keys) if keys else raw, rule)
-
-    return Task(
-        env_name=PREFIX + str(path),
-        dataset_name=path.stem,
-        train=data,
-        val=data,
-        dataset_dir=str(path.parent),
-        env_factory=make,
-        source="hdf5",
-        normalize_return=None,
-        info=info,
-    )
+    return file_task("hdf5", PREFIX, path, data, checks.env_factory(env_id, rule, keys), info)

@@ -30,9 +30,8 @@ import numpy as np
 
 from fidec.data.sources import checks
 from fidec.data.sources.conventions import ACTION_CLIP_EPS, NONE
-from fidec.data.sources.task import Task
+from fidec.data.sources.task import Task, file_task
 from fidec.errors import ConfigError, DatasetError
-from fidec.io import sha256_file
 from fidec.tasknames import NPZ_PREFIX as PREFIX
 from fidec.tasknames import npz_path
 
@@ -141,32 +140,8 @@ def load_task(env: str, env_id: str | None = None) -> Task:
         )
     data, stats = build_transitions(arrays, what)
     del arrays
-    probe = checks.make_gym_env(env_id, f"{what} with --env-id {env_id}")
-    try:
-        what = f"{path.name} with environment {env_id!r}"
-        checks.check_spaces(data["observations"].shape[-1], probe, what)
-        rule = checks.ActionRule.for_space(probe.action_space, data["actions"].shape[-1], what)
-    finally:
-        probe.close()
+    rule, _ = checks.probe_env(env_id, data["observations"].shape[-1], data["actions"].shape[-1], what)
+    what = f"{path.name} with environment {env_id!r}"
     data["actions"] = np.clip(rule.to_unit(data["actions"], what), -1 + ACTION_CLIP_EPS, 1 - ACTION_CLIP_EPS)
-    info = {
-        "source": "npz",
-        "file": str(path),
-        "sha256": sha256_file(path),
-        "eval_env": env_id,
-        "conventions": NONE.to_dict(),
-        "actions": rule.describe(),
-        "validation_split": "none: diagnostics use training transitions",
-        **stats,
-    }
-    return Task(
-        env_name=PREFIX + str(path),
-        dataset_name=path.stem,
-        train=data,
-        val=data,
-        dataset_dir=str(path.parent),
-        env_factory=lambda **kw: checks.acting_env(checks.make_gym_env(env_id, f"--env-id {env_id}", **kw), rule),
-        source="npz",
-        normalize_return=None,
-        info=info,
-    )
+    info = {"eval_env": env_id, "conventions": NONE.to_dict(), "actions": rule.describe(), **stats}
+    return file_task("npz", PREFIX, path, data, checks.env_factory(env_id, rule), info)

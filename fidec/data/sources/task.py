@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fidec.io import sha256_file
+
 
 @dataclass
 class Task:
@@ -53,3 +55,26 @@ class Task:
 
             return ogbench.make_env_and_datasets(self.env_name, env_only=True, **kwargs)
         return self.env_factory(**kwargs)
+
+
+def file_task(source: str, prefix: str, path, data: dict, env_factory: Callable, info: dict) -> Task:
+    """The Task of one file of transitions (``npz:``, ``hdf5:``): the file is both splits (diagnostics use
+    training transitions) and returns have no reference scores; ``info`` gains the file and its sha256."""
+    info = {
+        "source": source,
+        "file": str(path),
+        "sha256": sha256_file(path),
+        **info,
+        "validation_split": "none: diagnostics use training transitions",
+    }
+    return Task(
+        env_name=prefix + str(path),
+        dataset_name=path.stem,
+        train=data,
+        val=data,
+        dataset_dir=str(path.parent),
+        env_factory=env_factory,
+        source=source,
+        normalize_return=None,
+        info=info,
+    )
