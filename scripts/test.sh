@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test,docs
-.venv/bin/ruff check fidec tests
+.venv/bin/ruff check .  # the package, tests, benchmarks, examples and scripts
 # the floors of .importlinter (docs/architecture.md): each module imports only from its floor or below
 .venv/bin/lint-imports --no-cache --no-logo
 # the docs site (mkdocs.yml, docs/, API reference from docstrings); --strict: any warning fails; site/ is ignored

@@ -1,5 +1,5 @@
 """IQL and ReBRAC: their losses against hand computation, their delayed actor, and runs through fidec's machinery
-(vmapped seeds, online phase, presets, suites). Parity with FQL's own code: benchmarks/parity/baselines.py."""
+(vmapped seeds, online phase, presets, suites). Parity with FQL's own code: benchmarks/parity/parity.py."""
 
 import jax
 import jax.numpy as jnp

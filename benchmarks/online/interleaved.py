@@ -29,8 +29,7 @@ def measure(agent: str, args) -> dict:
     from fidec.config import resolve
     from fidec.online import buffer as ob
     from fidec.online.collect import OnlineCollector, act_base_keys
-    from fidec.train import make_act_fn, make_online_chunk_fn
-    from fidec.train import Trainer
+    from fidec.train import Trainer, make_act_fn, make_online_chunk_fn
 
     cfg = resolve(
         {

@@ -1,8 +1,10 @@
 """Parity harness: fidec's `--preset paper` against the authors' release and FQL's release, update by update.
 
-For each agent (fd, deflow, fql; state observations, and with ``--pixels`` the visual agents) it builds fidec's
-agent from ``resolve({'preset': 'paper', ...})`` and the release's agent from the release's own ``get_config()``
-plus the flags its run scripts pass, and
+For each agent (fd and deflow against the FD release; fql, iql and rebrac against FQL's ``agents/``; flow bc
+against the behaviour flow inside FQL's agent, whose gradient is the flow-matching loss's alone; state
+observations, and with ``--pixels`` the visual agents) it builds fidec's agent from ``resolve({'preset': 'paper',
+...})`` and the release's agent from the release's own ``get_config()`` plus the flags its run scripts (for IQL and
+ReBRAC: FQL's README commands) pass, and
 
 - compares the two agents' initial parameters layer by layer, each side drawn by its own initialisers
   (:func:`init_figures`: mean and std of every kernel in units of its Glorot bound, its excess over the bound
@@ -14,7 +16,8 @@ plus the flags its run scripts pass, and
   target critic's step (in units of tau times the critic's step);
 - checks the configuration itself (each release setting against fidec's resolved field);
 - with ``--mutations``, runs fidec with one setting changed (:data:`MUTATIONS`) against the same release
-  update 1 and records by how much each exceeds the unmodified run's worst figure;
+  update (update 1; ReBRAC's first actor update, update 2, after replaying update 1) and records by how much
+  each exceeds the unmodified run's worst figure;
 - with ``--pixels``, stacks frames and shifts images with FQL's ``Dataset`` and with fidec's pipeline from the
   same rows and offsets, then runs the visual agents (an encoder per network) as above;
 - with ``--online``, feeds FQL's ``ReplayBuffer`` (as FQL's ``main.py`` fills it) and fidec's online buffer
@@ -54,6 +57,17 @@ from fidec.config import resolve
 
 ENV = "cube-single-play-singletask-task2-v0"  # method.md's cube row: discount 0.99, mean, eps 0.001, FQL alpha 300
 VISUAL_ENV = "visual-cube-single-play-singletask-task2-v0"  # the same task from pixels (FQL alpha 300)
+#: IQL's and ReBRAC's state task: the one whose flags FQL's README gives ("IQL, ReBRAC, and IFQL (examples)");
+#: from pixels they run on VISUAL_ENV, whose flags the same README section gives too.
+BASELINE_ENV = "humanoidmaze-medium-navigate-singletask-task1-v0"
+#: Those README commands' flags, set on FQL's get_config() (not taken from fidec: the config rows compare them).
+README_FLAGS = {
+    ("iql", False): {"discount": 0.995, "alpha": 10.0},
+    ("rebrac", False): {"discount": 0.995, "alpha_actor": 0.01, "alpha_critic": 0.01},
+    ("iql", True): {"alpha": 1.0},
+    ("rebrac", True): {"alpha_actor": 1.0, "alpha_critic": 0.0},
+}
+AGENTS = ("fd", "deflow", "fql", "bc", "iql", "rebrac")
 OBS_DIM, ACTION_DIM = 28, 5  # cube-single's observation and action sizes
 IMAGE = (16, 16, 3)  # pixel harness: a tiny frame (the tasks' frames are 64x64x3); impala_small runs on any size
 FRAME_STACK = 3
@@ -63,6 +77,8 @@ NETWORKS = {
     "critic": "critic",
     "refine": "refine_onestep_flow",
     "onestep": "actor_onestep_flow",
+    "value": "value",  # IQL
+    "actor": "actor",  # IQL's and ReBRAC's Gaussian actor (FQL's Actor)
 }
 
 # fidec loss-term name -> the release's logged name (values compared at every update)
@@ -88,6 +104,25 @@ TERMS = {
     },
 }
 TERMS["deflow"] = {k: v for k, v in TERMS["fd"].items() if k != "sq_displacement"}
+TERMS["bc"] = {"flow_loss": "actor/bc_flow_loss"}
+TERMS["iql"] = {
+    "value_loss": "value/value_loss",
+    "v_mean": "value/v_mean",
+    "critic_loss": "critic/critic_loss",
+    "td_target": "critic/q_mean",  # FQL's critic 'q_mean' is the mean TD target
+    "actor_loss": "actor/actor_loss",
+    "adv": "actor/adv",
+    "bc_log_prob": "actor/bc_log_prob",
+    "std": "actor/std",
+}
+TERMS["rebrac"] = {  # the actor's terms are logged on its updates only (every actor_freq-th)
+    "critic_loss": "critic/critic_loss",
+    "q_data": "critic/q_mean",
+    "actor_q_loss": "actor/actor_loss",  # FQL's 'actor_loss' is the normalised Q term alone
+    "actor_bc_loss": "actor/bc_loss",
+    "actor_loss": "actor/total_loss",
+}
+FLOW_AGENTS = ("fd", "deflow", "fql")  # the agents whose actor total adds the flow-matching loss
 
 
 # ----------------------------------------------------------------------------- importing the releases
@@ -104,10 +139,14 @@ def import_release(path: Path, module: str):
 
 
 def release_agent(agent: str, release: Path, fql: Path):
-    """(module, agent class) of ``agent`` in the releases: FQL's FQLAgent, the FD release's FiDecAgent/DeFlowAgent."""
-    if agent == "fql":
+    """(module, agent class) of ``agent`` in the releases: FQL's FQLAgent (fql; bc, whose flow is FQL's behaviour
+    flow), IQLAgent, ReBRACAgent; the FD release's FiDecAgent/DeFlowAgent."""
+    if agent in ("fql", "bc"):
         mod = import_release(fql, "agents.fql")
         return mod, mod.FQLAgent
+    if agent in ("iql", "rebrac"):
+        mod = import_release(fql, f"agents.{agent}")
+        return mod, (mod.IQLAgent if agent == "iql" else mod.ReBRACAgent)
     mod = import_release(release, "agents.fidec" if agent == "fd" else "agents.deflow")
     return mod, (mod.FiDecAgent if agent == "fd" else mod.DeFlowAgent)
 
@@ -121,8 +160,12 @@ def release_config(agent: str, cfg, module):
         rc.encoder = "impala_small"
     rc.lr, rc.batch_size = cfg.lr, cfg.batch_size
     rc.actor_hidden_dims = rc.value_hidden_dims = tuple(cfg.hidden_dims)
+    if agent in ("iql", "rebrac"):
+        for k, v in README_FLAGS[(agent, visual)].items():
+            rc[k] = v
+        return rc
     rc.discount, rc.tau, rc.q_agg, rc.flow_steps = cfg.discount, cfg.tau, cfg.q_agg, cfg.flow_steps
-    if agent == "fql":
+    if agent in ("fql", "bc"):
         rc.alpha = cfg.fql_alpha  # FQL's README: --agent.alpha=300 for cube; no normalize_q_loss
         return rc
     # scripts/ogbench_env_flags.sh + VARIANT_EXTRA of scripts/run_ogbench_state5_baseline_variant.sh
@@ -133,8 +176,43 @@ def release_config(agent: str, cfg, module):
     return rc
 
 
+def _baseline_pairs(agent: str, cfg) -> list[tuple]:
+    """IQL's and ReBRAC's settings (FQL's config key, fidec field, fidec value)."""
+    pairs = [
+        ("lr", "lr", cfg.lr),
+        ("batch_size", "batch_size", cfg.batch_size),
+        ("actor_hidden_dims", "hidden_dims", tuple(cfg.hidden_dims)),
+        ("value_hidden_dims", "hidden_dims", tuple(cfg.hidden_dims)),
+        ("layer_norm", "critic LayerNorm (always on)", True),
+        ("actor_layer_norm", "actor LayerNorm (always off)", False),
+        ("discount", "discount", cfg.discount),
+        ("tau", "tau", cfg.tau),
+        ("(min of the two critics)", "q_agg", cfg.q_agg),
+        ("(no grad_clip in FQL)", "grad_clip (0 = none)", None if cfg.grad_clip == 0 else cfg.grad_clip),
+        ("encoder", "encoder (none: state)", None if cfg.encoder == "none" else cfg.encoder),
+    ]
+    if agent == "iql":
+        return pairs + [
+            ("expectile", "iql_expectile", cfg.iql_expectile),
+            ("alpha", "iql_alpha", cfg.iql_alpha),
+            ("actor_loss", "AWR actor (always)", "awr"),
+            ("const_std", "iql_const_std", cfg.iql_const_std),
+        ]
+    return pairs + [
+        ("alpha_actor", "rebrac_alpha_actor", cfg.rebrac_alpha_actor),
+        ("alpha_critic", "rebrac_alpha_critic", cfg.rebrac_alpha_critic),
+        ("actor_freq", "rebrac_actor_freq", cfg.rebrac_actor_freq),
+        ("actor_noise", "rebrac_actor_noise", cfg.rebrac_actor_noise),
+        ("actor_noise_clip", "rebrac_actor_noise_clip", cfg.rebrac_actor_noise_clip),
+        ("tanh_squash", "tanh policy (always)", True),
+        ("actor_fc_scale", "GaussianActor.final_init_scale (0.01)", 0.01),
+    ]
+
+
 def config_rows(agent: str, cfg, rc) -> list[dict]:
     """Each release setting beside fidec's resolved value."""
+    if agent in ("iql", "rebrac"):
+        return _rows(_baseline_pairs(agent, cfg), rc)
     pairs = [
         ("lr", "lr", cfg.lr),
         ("batch_size", "batch_size", cfg.batch_size),
@@ -149,8 +227,9 @@ def config_rows(agent: str, cfg, rc) -> list[dict]:
         ("normalize_q_loss", "normalize_q", cfg.normalize_q),
         ("encoder", "encoder (none: state)", None if cfg.encoder == "none" else cfg.encoder),
     ]
-    if agent == "fql":
-        pairs += [("alpha", "fql_alpha", cfg.fql_alpha)]
+    if agent in ("fql", "bc"):
+        if agent == "fql":
+            pairs += [("alpha", "fql_alpha", cfg.fql_alpha)]
         # FQL's TrainState has no clip: fidec's grad_clip = 0 means none
         pairs += [("(no grad_clip in FQL)", "grad_clip (0 = none)", None if cfg.grad_clip == 0 else cfg.grad_clip)]
     else:
@@ -172,9 +251,15 @@ def config_rows(agent: str, cfg, rc) -> list[dict]:
                     cfg.score_estimator,
                 ),
             ]
+    return _rows(pairs, rc)
+
+
+def _rows(pairs: list[tuple], rc) -> list[dict]:
     rows = []
     for rkey, fkey, fval in pairs:
-        if rkey.startswith("("):
+        if rkey == "(min of the two critics)":  # FQL's iql.py/rebrac.py take the min, fixed in the code
+            rval = "min"
+        elif rkey.startswith("("):
             rval = None
         elif rkey.startswith("score"):
             rval = "velocity"
@@ -227,11 +312,47 @@ def _check_shapes(a: dict, b: dict) -> None:
 
 
 def canon_net(tree: dict) -> dict:
-    """One fidec network in the layout both sides are compared in: its Dense/LayerNorm dict, or with pixels
-    ``{"encoder": ..., "net": ...}``."""
+    """One fidec network in the layout both sides are compared in: its Dense/LayerNorm dict (a Gaussian actor's
+    also holds ``log_stds`` where it learns one), or with pixels ``{"encoder": ..., "net": ...}``."""
     if "encoder" in tree and "net" in tree:
         return {"encoder": tree["encoder"], "net": _mlp(tree["net"])}
     return _mlp(tree)
+
+
+def canon_target(target):
+    """fidec's target parameters in the compared layout: the target critic's network, or ReBRAC's
+    ``{"critic": ..., "actor": ...}``; None for agents without targets (bc)."""
+    if target is None:
+        return None
+    if set(target) == {"critic", "actor"}:
+        return {k: canon_net(v) for k, v in target.items()}
+    return canon_net(target)
+
+
+def actor_from_release(rtree: dict) -> dict:
+    """FQL's ``Actor`` (``actor_net`` MLP, ``mean_net``, optional ``log_stds``) as fidec's GaussianActor
+    (``Dense_0..n``, the last the mean layer, and ``log_stds``)."""
+    body = _mlp(rtree["actor_net"])
+    n = sum(k.startswith("Dense_") for k in body)
+    out = {**body, f"Dense_{n}": rtree["mean_net"]}
+    if "log_stds" in rtree:
+        out["log_stds"] = rtree["log_stds"]
+    return out
+
+
+def actor_to_release(actor: dict, template: dict) -> dict:
+    """fidec's GaussianActor parameters in FQL's ``Actor`` layout, shapes checked against ``template``."""
+    n = sum(k.startswith("Dense_") for k in actor) - 1
+    body = {f"Dense_{i}": actor[f"Dense_{i}"] for i in range(n)}
+    out = {"mean_net": actor[f"Dense_{n}"]}
+    if "log_stds" in template:
+        out["log_stds"] = actor["log_stds"]
+    net = template["actor_net"]
+    flat = any(k.startswith(("Dense", "LayerNorm")) for k in net)
+    out["actor_net"] = body if flat else {next(iter(net)): body}  # the MLP's layers, or under one wrapper
+    out = {k: out[k] for k in template if k != "encoder"}
+    _check_shapes({k: v for k, v in template.items() if k != "encoder"}, out)
+    return jax.tree_util.tree_map(jnp.asarray, out)
 
 
 def to_release(params: dict, target: dict | None, template: dict) -> dict:
@@ -247,51 +368,64 @@ def to_release(params: dict, target: dict | None, template: dict) -> dict:
 
     def network(rtree: dict, fidec_net: dict) -> dict:
         net = canon_net(fidec_net)
+        if "mean_net" in rtree:  # FQL's Actor
+            if "encoder" not in rtree:
+                return actor_to_release(net, rtree)
+            return {"encoder": enc_to_release(net["encoder"], rtree["encoder"]), **actor_to_release(net["net"], rtree)}
         if "encoder" not in rtree:
             return graft(rtree, net["net"] if "net" in net and "encoder" in net else net)
         ((other, child),) = ((k, v) for k, v in rtree.items() if k != "encoder")
         return {"encoder": enc_to_release(net["encoder"], rtree["encoder"]), other: graft(child, net["net"])}
 
+    targets = target if isinstance(target, dict) and set(target) == {"critic", "actor"} else {"critic": target}
     out = {}
     for rname, rtree in template.items():
         mod = rname.removeprefix("modules_")
-        if mod == "log_alpha":
+        net = "log_alpha" if mod == "log_alpha" else _fidec_name(mod.removeprefix("target_").removesuffix("_encoder"))
+        if net not in params:  # bc: FQL's networks other than its behaviour flow keep their own values
+            out[rname] = rtree
+        elif mod == "log_alpha":
             out[rname] = {"value": jnp.reshape(params["log_alpha"], (1,))}
-        elif mod == "target_critic":
-            out[rname] = network(rtree, target)
+        elif mod.startswith("target_"):
+            out[rname] = network(rtree, targets[net])
         elif mod.endswith("_encoder"):  # the flow's encoder, a module of its own in the release and FQL
-            out[rname] = enc_to_release(params[_fidec_name(mod.removesuffix("_encoder"))]["encoder"], rtree)
+            out[rname] = enc_to_release(params[net]["encoder"], rtree)
         else:
-            out[rname] = network(rtree, params[_fidec_name(mod)])
+            out[rname] = network(rtree, params[net])
     return out
 
 
-def _fidec_name(release_module: str) -> str:
-    return {v: k for k, v in NETWORKS.items()}[release_module]
+def _fidec_name(release_module: str) -> str | None:
+    return {v: k for k, v in NETWORKS.items()}.get(release_module)
 
 
 def from_release(rparams: dict) -> tuple[dict, dict]:
-    """The release's tree as (fidec params, fidec target critic), each network as :func:`canon_net` lays it out."""
+    """The release's tree as (fidec params, fidec targets), each network as :func:`canon_net` lays it out; the
+    targets as :func:`canon_target` lays them out (the target critic, or ReBRAC's critic and actor)."""
 
     def network(rtree: dict) -> dict:
+        if "mean_net" in rtree:  # FQL's Actor
+            actor = actor_from_release(rtree)
+            return {"encoder": enc_from_release(rtree["encoder"]), "net": actor} if "encoder" in rtree else actor
         if "encoder" not in rtree:
             return _mlp(rtree)
         ((other, child),) = ((k, v) for k, v in rtree.items() if k != "encoder")
         return {"encoder": enc_from_release(rtree["encoder"]), "net": _mlp(child)}
 
-    params, target, encoders = {}, None, {}
+    params, targets, encoders = {}, {}, {}
     for rname, rtree in rparams.items():
         mod = rname.removeprefix("modules_")
         if mod == "log_alpha":
             params["log_alpha"] = jnp.reshape(rtree["value"], ())
-        elif mod == "target_critic":
-            target = network(rtree)
+        elif mod.startswith("target_"):
+            targets[_fidec_name(mod.removeprefix("target_"))] = network(rtree)
         elif mod.endswith("_encoder"):
             encoders[_fidec_name(mod.removesuffix("_encoder"))] = enc_from_release(rtree)
         else:
             params[_fidec_name(mod)] = network(rtree)
     for name, enc in encoders.items():
         params[name] = {"encoder": enc, "net": params[name]}
+    target = targets if set(targets) == {"critic", "actor"} else targets.get("critic")
     return params, target
 
 
@@ -333,14 +467,16 @@ def _ratio(num: float, den: float) -> float:
 
 def leaf_figure(a, b, unit=None) -> tuple[float, str]:
     """(max over leaves of ||a - b|| / ||unit||, that leaf); ``unit`` defaults to ``b``: the difference of the
-    two sides relative to the reference side's own size, leaf by leaf (a layer's kernel, a bias, log alpha)."""
+    two sides relative to the reference side's own size, leaf by leaf (a layer's kernel, a bias, log alpha).
+    With ``unit`` given, a leaf's unit is the larger of ||unit|| and ||b||."""
     la, lb = leaves(a), leaves(b)
     lu = lb if unit is None else leaves(unit)
     assert set(la) == set(lb) == set(lu), sorted(set(la) ^ set(lb))
     worst, where = 0.0, ""
     for k in sorted(la):
         assert la[k].shape == lb[k].shape, (k, la[k].shape, lb[k].shape)
-        r = _ratio(float(np.linalg.norm(la[k] - lb[k])), float(np.linalg.norm(lu[k])))
+        den = max(float(np.linalg.norm(lu[k])), float(np.linalg.norm(lb[k])))
+        r = _ratio(float(np.linalg.norm(la[k] - lb[k])), den)
         if r > worst or not where:
             worst, where = r, k
     return worst, where
@@ -367,19 +503,20 @@ QUANTITIES = {
     "adam_mu": "Adam's first moment after the step (the clipped gradient): relative, per leaf",
     "step": "parameter step Delta theta = theta_after - theta_before: ||Dtheta_fidec - Dtheta_release|| / "
     "||Dtheta_release||, per leaf",
-    "target": "target-critic step: ||Dtarget_fidec - Dtarget_release|| / (tau ||Dcritic_release||), per leaf",
+    "target": "target step: ||Dtarget_fidec - Dtarget_release|| / max(tau ||Dcritic_release||, ||Dtarget_release||), "
+    "per leaf",
 }
 
 #: Pass/fail limit of each figure: about 3x the worst float32 difference of the unmodified run (result/worst.json
 #: records that run's figures; tests/test_parity_mutations.py asserts each mutation exceeds 10x them).
 TOLERANCES = {
-    "init": 0.3,  # two independent draws: sampling noise, up to 0.095 on a 64x1 layer
+    "init": 0.3,  # two independent draws: sampling noise, up to 0.12 on a 64x1 layer
     "init_support": 1e-6,  # no noise: any kernel value beyond its Glorot bound, or a zeroed kernel, fails
-    "terms": 1e-5,
+    "terms": 5e-5,  # a Q term near 0 carries float32 noise of up to 1.8e-5 relative within 10 updates
     "grads": 1e-5,
     "adam_mu": 1e-5,
     "step": 2e-3,  # Adam's step is ~lr sign(m): an element whose gradient is ~0 may flip
-    "target": 2e-3,
+    "target": 5e-3,  # float32 differences of a target's lag behind its network: up to 1.5e-3 by update 10
 }
 #: A figure below float32's resolution counts as this in a margin (an exact 0 is no yardstick).
 NOISE_FLOOR = 1e-7
@@ -387,15 +524,22 @@ NOISE_FLOOR = 1e-7
 
 def update_figures(a: dict, b: dict, tau: float) -> dict:
     """The figures of one update, side ``a`` (fidec) against side ``b`` (the release): name -> (value, where).
-    ``a``/``b`` are :func:`fidec_record`/:func:`release_record` records."""
-    unit_target = jax.tree_util.tree_map(lambda x: tau * x, b["step"]["critic"])
-    return {
+    ``a``/``b`` are :func:`fidec_record`/:func:`release_record` records. The target figure's unit is tau times
+    the step of the network each target follows (ReBRAC: the critic's and the actor's), or the release's target
+    step where that is larger (after a few updates a target lags its network by more than one step, and float32
+    differences of that lag are noise); bc has no target."""
+    figs = {
         "terms": terms_figure(a["terms"], b["terms"]),
         "grads": leaf_figure(a["grads"], b["grads"]),
         "adam_mu": leaf_figure(a["adam_mu"], b["adam_mu"]),
         "step": leaf_figure(a["step"], b["step"]),
-        "target": leaf_figure(a["target_step"], b["target_step"], unit_target),
     }
+    if b["target_step"] is not None:
+        rebrac = set(b["target_step"]) == {"critic", "actor"}
+        followed = {k: b["step"][k] for k in ("critic", "actor")} if rebrac else b["step"]["critic"]
+        unit = jax.tree_util.tree_map(lambda x: tau * x, followed)
+        figs["target"] = leaf_figure(a["target_step"], b["target_step"], unit)
+    return figs
 
 
 # ----------------------------------------------------------------------------- initialisation
@@ -414,7 +558,8 @@ def init_stats(params: dict, target: dict) -> dict:
     how far max |w| exceeds the bound and the fraction of exact zeros; every other leaf (bias, LayerNorm,
     log alpha) as its values."""
     out = {}
-    for k, x in leaves({**params, "target_critic": target}).items():
+    tree = params if target is None else {**params, "target_critic": target}
+    for k, x in leaves(tree).items():
         if k.endswith("kernel"):
             bound = glorot_bound(x.shape)
             top = float(np.abs(x).max() / bound)
@@ -502,12 +647,22 @@ class NoiseQueue:
 
 def queue_release_order(agent: str, noise: dict, q: NoiseQueue, cfg) -> None:
     """fidec's noise in the order the release's total_loss draws it: critic_loss first (the policy's noise at
-    s'), then actor_loss (flow matching x0, t; then the agent's own draws), then the 'mse' diagnostic action."""
+    s'), then actor_loss (flow matching x0, t; then the agent's own draws), then the 'mse' diagnostic action.
+    IQL draws nothing; ReBRAC only its target policy smoothing; bc's flow draws go where FQL's flow takes them,
+    and FQL's other draws (which move only FQL's other networks, not compared for bc) get zeros."""
+    if agent == "iql":
+        return
+    if agent == "rebrac":
+        q.put("normal", noise["next"])
+        return
+    if agent == "bc":
+        b, d = noise["fm"]["x0"].shape
+        noise = {**noise, "next": np.zeros((b, d)), "z": np.zeros((b, d))}
     b, d = noise["next"].shape
     q.put("normal", noise["next"])
     q.put("normal", noise["fm"]["x0"])
     q.put("uniform", noise["fm"]["t"])
-    if agent == "fql":
+    if agent in ("fql", "bc"):
         q.put("normal", noise["z"])
     else:
         q.put("normal", noise["base"])
@@ -540,7 +695,8 @@ def tree_sub(a, b):
 
 def fidec_terms(agent: str, info: dict) -> dict:
     info = {k: float(v) for k, v in info.items()}
-    info["fidec_actor_total"] = info["actor_loss"] + info["flow_loss"] + info.get("alpha_loss", 0.0)
+    if agent in FLOW_AGENTS:
+        info["fidec_actor_total"] = info["actor_loss"] + info["flow_loss"] + info.get("alpha_loss", 0.0)
     return {k: info[k] for k in TERMS[agent]}
 
 
@@ -555,7 +711,9 @@ def fidec_record(fd_agent, state, batch: dict, noise: dict):
         "grads": strip(grads),
         "adam_mu": strip(adam_mu(new.opt_state)),
         "step": tree_sub(strip(new.params), strip(state.params)),
-        "target_step": tree_sub(canon_net(new.target_params), canon_net(state.target_params)),
+        "target_step": None
+        if state.target_params is None
+        else tree_sub(canon_target(new.target_params), canon_target(state.target_params)),
     }
 
 
@@ -585,21 +743,36 @@ def capture_grads(template):
         jax.grad = original
 
 
-def release_record(rel, agent: str, batch: dict, noise: dict, cfg):
-    """One update of the release's own ``update`` fed fidec's noise, and its record in fidec's layout."""
+def full_update(agent: str, rc, update: int) -> bool:
+    """FQL's ``main.py``: ``agent.update(batch, full_update=(i % actor_freq == 0))``, ``i`` counted from 1;
+    only ReBRAC's ``update`` takes the argument."""
+    return agent != "rebrac" or update % rc.actor_freq == 0
+
+
+def first_full_update(agent: str, rc) -> int:
+    """The first update that trains every network (ReBRAC: its first actor update; the others: update 1)."""
+    return next(u for u in range(1, 100) if full_update(agent, rc, u))
+
+
+def release_record(rel, agent: str, batch: dict, noise: dict, cfg, update: int = 1, rc=None):
+    """Update ``update`` (from 1) of the release's own ``update`` fed fidec's noise, and its record in fidec's
+    layout (bc: the behaviour flow's leaves alone, the part of FQL's update that is flow BC's)."""
     before, before_t = from_release(rel.network.params)
     q = NoiseQueue()
     queue_release_order(agent, noise, q, cfg)
+    kwargs = {"full_update": full_update(agent, rc, update)} if agent == "rebrac" else {}
     with q.active(), capture_grads(rel.network.params) as got:
-        rel, info = rel.update({k: np.asarray(v) for k, v in batch.items()})
+        rel, info = rel.update({k: np.asarray(v) for k, v in batch.items()}, **kwargs)
     assert len(got) == 1, f"the release's update took {len(got)} gradients of its parameters, expected 1"
     after, after_t = from_release(rel.network.params)
+    pick = (lambda t: {"flow": t["flow"]}) if agent == "bc" else (lambda t: t)
     return rel, {
-        "terms": {fk: float(np.asarray(info[rk]).reshape(())) for fk, rk in TERMS[agent].items()},
-        "grads": from_release(got[0])[0],
-        "adam_mu": from_release(adam_mu(rel.network.opt_state))[0],
-        "step": tree_sub(after, before),
-        "target_step": tree_sub(after_t, before_t),
+        # ReBRAC logs its actor's terms on the actor's updates only
+        "terms": {fk: float(np.asarray(info[rk]).reshape(())) for fk, rk in TERMS[agent].items() if rk in info},
+        "grads": pick(from_release(got[0])[0]),
+        "adam_mu": pick(from_release(adam_mu(rel.network.opt_state))[0]),
+        "step": pick(tree_sub(after, before)),
+        "target_step": None if agent == "bc" else tree_sub(after_t, before_t),
     }
 
 
@@ -609,8 +782,10 @@ def release_loss(rel, batch, grad_params):
 
 # ----------------------------------------------------------------------------- batches
 def fidec_config(agent: str, hidden=(), batch_size: int = 256, pixels: bool = False, **overrides):
-    """fidec's resolved paper config of the harness's task (``pixels``: its visual twin, impala_small)."""
-    ov = {"agent": agent, "env": VISUAL_ENV if pixels else ENV, "preset": "paper", "batch_size": batch_size}
+    """fidec's resolved paper config of the harness's task (``pixels``: its visual twin, impala_small); IQL and
+    ReBRAC from state on :data:`BASELINE_ENV`."""
+    env = VISUAL_ENV if pixels else BASELINE_ENV if agent in ("iql", "rebrac") else ENV
+    ov = {"agent": agent, "env": env, "preset": "paper", "batch_size": batch_size}
     if hidden:
         ov["hidden_dims"] = tuple(hidden)
     ov.update(overrides)
@@ -625,12 +800,14 @@ def state_batch(key, batch_size: int) -> dict:
     """A synthetic minibatch of cube-single's shapes: N(0, 1) observations, actions in [-1, 1], rewards in
     {-1, 0} (OGBench's), masks mostly 1."""
     k = jax.random.split(key, 5)
+    next_key = jax.random.fold_in(key, 5)  # ReBRAC's next_actions (a key of their own: the others' batches stay)
     return {
         "observations": jax.random.normal(k[0], (batch_size, OBS_DIM)),
         "next_observations": jax.random.normal(k[1], (batch_size, OBS_DIM)),
         "actions": jnp.clip(0.6 * jax.random.normal(k[2], (batch_size, ACTION_DIM)), -1, 1),
         "rewards": -(jax.random.uniform(k[3], (batch_size,)) < 0.9).astype(jnp.float32),
         "masks": (jax.random.uniform(k[4], (batch_size,)) < 0.95).astype(jnp.float32),
+        "next_actions": jnp.clip(0.6 * jax.random.normal(next_key, (batch_size, ACTION_DIM)), -1, 1),
     }
 
 
@@ -664,11 +841,14 @@ class PixelBatches:
     (:func:`fidec.data.frames.stacked_observations`, then ``shift_images``, which ``random_shift`` applies);
     each batch is checked identical (uint8, exactly) and fidec's goes to both agents."""
 
-    def __init__(self, fql_path: Path, seed: int):
+    def __init__(self, fql_path: Path, seed: int, next_actions: bool = False):
         from fidec.data.frames import from_compact
+        from fidec.data.loading import with_next_actions
 
         raw = frame_dataset(seed)
         self.data = from_compact(raw["observations"], raw["valids"], raw["rewards"], raw["masks"], raw["actions"])
+        if next_actions:  # ReBRAC: fidec's next row's action, FQL's return_next_actions
+            self.data = with_next_actions(self.data)
         idx = self.data.index
         fql_datasets = import_release(fql_path, "utils.datasets")
         self.fql = fql_datasets.Dataset.create(
@@ -681,6 +861,9 @@ class PixelBatches:
             masks=self.data.masks,
         )
         self.fql.frame_stack = FRAME_STACK
+        self.fql.return_next_actions = next_actions
+        self.keys = ("observations", "next_observations", "actions", "rewards", "masks")
+        self.keys += ("next_actions",) if next_actions else ()
         self.checked = 0
 
     def __call__(self, key, batch_size: int) -> dict:
@@ -690,7 +873,7 @@ class PixelBatches:
         rows = np.random.default_rng(seed).integers(0, len(self.data), batch_size)
         ours = stacked_observations(self.data, rows, FRAME_STACK)
         theirs = self.fql.sample(batch_size, idxs=rows)
-        for k in ("observations", "next_observations", "actions", "rewards", "masks"):
+        for k in self.keys:
             assert np.array_equal(np.asarray(ours[k]), np.asarray(theirs[k])), f"frame stacking differs in {k}"
         np.random.seed(seed)  # FQL's augment draws its crop offsets from numpy's global generator
         self.fql.augment(theirs, ["observations", "next_observations"])
@@ -853,16 +1036,18 @@ def _rows_in(rows: np.ndarray, pool: np.ndarray) -> bool:
 
 # ----------------------------------------------------------------------------- mutations
 #: Known single-setting differences from the release: (name, agents it applies to, fidec overrides of the
-#: reference config, what it is). Each must fail at update 1 by at least 10x the unmodified run's worst figure.
+#: reference config, what it is). Each must fail at the compared update by at least 10x the unmodified run's worst
+#: figure.
+ALL, CRITICS = AGENTS, ("fd", "deflow", "fql", "iql", "rebrac")
 MUTATIONS = [
-    ("weight_init", ("fd", "deflow", "fql"), lambda c: {"weight_init": "lecun"}, "Flax's LeCun-normal kernels"),
+    ("weight_init", ALL, lambda c: {"weight_init": "lecun"}, "Flax's LeCun-normal kernels"),
     ("refiner_zero_init", ("fd", "deflow"), lambda c: {"refiner_zero_init": True}, "refiner output layer at zero"),
     ("clip_scope", ("fd", "deflow"), lambda c: {"clip_scope": "per-network"}, "a clip per network, not joint"),
     (
         "grad_clip",
-        ("fd", "deflow", "fql"),
+        CRITICS,  # bc's flow gradient stays under 5 at the first update: that clip changes nothing there
         lambda c: {"grad_clip": 0.0 if c.grad_clip else 5.0},
-        "FQL with the release's clip of 5 / FD, DeFlow unclipped",
+        "FQL's agents with the release's clip of 5 / FD, DeFlow unclipped",
     ),
     ("fisher_reuse_base", ("fd",), lambda c: {"fisher_reuse_base": True}, "base action reused as a Fisher sample"),
     ("fisher_samples", ("fd",), lambda c: {"fisher_samples": 4}, "N = 4 (the release's code default)"),
@@ -872,19 +1057,27 @@ MUTATIONS = [
         lambda c: {"fisher_t_max": 0.95, "fisher_t_width": 0.0},
         "t = 0.95, no width (the release's code default)",
     ),
-    ("target_update", ("fd", "deflow", "fql"), lambda c: {"target_update": "post-update"}, "target after Adam"),
+    ("target_update", CRITICS, lambda c: {"target_update": "post-update"}, "target after Adam"),
     ("normalize_q", ("fd", "deflow", "fql"), lambda c: {"normalize_q": not c.normalize_q}, "Q normalisation flipped"),
     ("fisher_damping", ("fd",), lambda c: {"fisher_damping": 10 * c.fisher_damping}, "damping x10"),
     ("target_divergence", ("fd", "deflow"), lambda c: {"target_divergence": 5 * c.target_divergence}, "eps x5"),
-    ("q_agg", ("fd", "deflow", "fql"), lambda c: {"q_agg": "min" if c.q_agg == "mean" else "mean"}, "q_agg flipped"),
-    ("discount", ("fd", "deflow", "fql"), lambda c: {"discount": 0.995 if c.discount != 0.995 else 0.99}, "0.995"),
+    ("q_agg", CRITICS, lambda c: {"q_agg": "min" if c.q_agg == "mean" else "mean"}, "q_agg flipped"),
+    ("discount", CRITICS, lambda c: {"discount": 0.995 if c.discount != 0.995 else 0.99}, "0.995 <-> 0.99"),
+    ("lr", ("bc",), lambda c: {"lr": c.lr / 3}, "learning rate / 3"),
+    ("iql_expectile", ("iql",), lambda c: {"iql_expectile": 0.7}, "expectile 0.7 (IQL's locomotion value)"),
+    ("iql_alpha", ("iql",), lambda c: {"iql_alpha": 3 * c.iql_alpha}, "AWR temperature x3"),
+    ("rebrac_alpha_actor", ("rebrac",), lambda c: {"rebrac_alpha_actor": 3 * c.rebrac_alpha_actor}, "actor BC x3"),
+    ("rebrac_alpha_critic", ("rebrac",), lambda c: {"rebrac_alpha_critic": 0.0}, "no critic BC penalty"),
+    ("rebrac_actor_noise", ("rebrac",), lambda c: {"rebrac_actor_noise": 0.0}, "no target policy smoothing"),
+    ("rebrac_actor_freq", ("rebrac",), lambda c: {"rebrac_actor_freq": 1}, "actor trained every update"),
 ]
 
 
 @dataclasses.dataclass
 class Reference:
-    """Update 1 of the reference side: the initial parameters fidec's side starts from, the batch, the noise key,
-    the reference's record of that update and its initial-parameter statistics."""
+    """The compared update of the reference side (update 1; ReBRAC's first actor update): the initial parameters
+    fidec's side starts from, the batches and noise keys of the updates up to it, the reference's record of the
+    compared update and its initial-parameter statistics."""
 
     agent: str
     cfg: object
@@ -892,34 +1085,45 @@ class Reference:
     seed: int
     params: dict
     target: dict
-    batch: dict
-    noise_key: jax.Array
+    batches: list
+    noise_keys: list
     record: dict
     init: dict
+
+
+def replay(f_agent, state, batches: list, noise_keys: list):
+    """fidec's updates over ``batches`` (each with its noise key) from ``state``: (last state, last record)."""
+    rec = None
+    for batch, key in zip(batches, noise_keys, strict=True):
+        state, rec = fidec_record(f_agent, state, batch, f_agent.draw_noise(key, batch))
+    return state, rec
 
 
 def fidec_reference(agent: str, hidden=(), batch_size: int = 32, seed: int = 0) -> Reference:
     """fidec's own paper preset as the reference (tests/test_parity_mutations.py: no release checkout needed)."""
     cfg = fidec_config(agent, hidden, batch_size)
-    fd_agent = make_agent(cfg, OBS_DIM, ACTION_DIM)
-    state = fd_agent.init(jax.random.PRNGKey(seed))
-    k_batch, k_noise = batch_keys(seed, 0)
-    batch = state_batch(k_batch, batch_size)
-    _, rec = fidec_record(fd_agent, state, batch, fd_agent.draw_noise(k_noise, batch))
-    init = init_stats(strip(state.params), canon_net(state.target_params))
-    return Reference(agent, cfg, False, seed, state.params, state.target_params, batch, k_noise, rec, init)
+    f_agent = make_agent(cfg, OBS_DIM, ACTION_DIM)
+    state = f_agent.init(jax.random.PRNGKey(seed))
+    n = cfg.rebrac_actor_freq if agent == "rebrac" else 1
+    keys = [batch_keys(seed, u) for u in range(n)]
+    batches = [state_batch(kb, batch_size) for kb, _ in keys]
+    noise_keys = [kn for _, kn in keys]
+    _, rec = replay(f_agent, state, batches, noise_keys)
+    init = init_stats(strip(state.params), canon_target(state.target_params))
+    return Reference(agent, cfg, False, seed, state.params, state.target_params, batches, noise_keys, rec, init)
 
 
 def mutation_figures(ref: Reference, overrides: dict) -> dict:
-    """fidec with ``overrides`` against the reference's update 1: its initialisation (its own draw) and one
-    update from the reference's initial parameters, batch and noise key; name -> (value, where)."""
+    """fidec with ``overrides`` against the reference's compared update: its initialisation (its own draw) and its
+    updates from the reference's initial parameters, batches and noise keys up to the compared one;
+    name -> (value, where)."""
     base = {f.name: getattr(ref.cfg, f.name) for f in dataclasses.fields(ref.cfg) if f.name != "family"}
     cfg = resolve({**base, **overrides})
     m_agent = make_agent(cfg, obs_shape_of(ref.pixels), ACTION_DIM)
     own = m_agent.init(jax.random.PRNGKey(ref.seed))
-    figs = init_figures(init_stats(strip(own.params), canon_net(own.target_params)), ref.init)
+    figs = init_figures(init_stats(strip(own.params), canon_target(own.target_params)), ref.init)
     state = own.replace(params=ref.params, target_params=ref.target, opt_state=m_agent.tx.init(ref.params))
-    _, rec = fidec_record(m_agent, state, ref.batch, m_agent.draw_noise(ref.noise_key, ref.batch))
+    _, rec = replay(m_agent, state, ref.batches, ref.noise_keys)
     figs.update(update_figures(rec, ref.record, ref.cfg.tau))
     return figs
 
@@ -951,8 +1155,9 @@ def compare_agent(
     seed: int,
     pixels: bool = False,
 ) -> tuple[dict, Reference]:
-    """fidec against the release for ``updates`` updates: the result dict and the update-1 :class:`Reference`
-    (the release's record) that :func:`mutation_figures` compares mutations against."""
+    """fidec against the release for ``updates`` updates: the result dict and the :class:`Reference` of the first
+    update that trains every network (the release's record) that :func:`mutation_figures` compares mutations
+    against."""
     cfg = fidec_config(agent, hidden, batch_size, pixels)
     obs_shape = obs_shape_of(pixels)
     fd_agent = make_agent(cfg, obs_shape, ACTION_DIM)
@@ -966,32 +1171,42 @@ def compare_agent(
     ex_act = np.zeros((1, ACTION_DIM), np.float32)
     rel = cls.create(seed, ex_obs, ex_act, rc)  # the release's own initialisers
 
-    f_init = init_stats(strip(state.params), canon_net(state.target_params))
-    r_init = init_stats(*from_release(rel.network.params))
+    f_init = init_stats(strip(state.params), canon_target(state.target_params))
+    r_params, r_target = from_release(rel.network.params)
+    if agent == "bc":  # FQL's behaviour flow alone
+        r_params, r_target = {"flow": r_params["flow"]}, None
+    r_init = init_stats(r_params, r_target)
     init = init_figures(f_init, r_init)
     rparams = to_release(state.params, state.target_params, rel.network.params)
     rel = rel.replace(network=rel.network.replace(params=rparams, opt_state=rel.network.tx.init(rparams)))
-    pixel_batches = PixelBatches(fql_path, seed) if pixels else None
+    pixel_batches = PixelBatches(fql_path, seed, next_actions=agent == "rebrac") if pixels else None
+    compared = first_full_update(agent, rc)
+    if updates < compared:
+        raise SystemExit(f"{agent} needs --updates >= {compared} (its first update that trains every network)")
 
-    history, ref = [], None
+    history, ref, batches, noise_keys = [], None, [], []
+    start = state
     for u in range(updates):
         k_batch, k_noise = batch_keys(seed, u)
         batch = pixel_batches(k_batch, batch_size) if pixels else state_batch(k_batch, batch_size)
         noise = fd_agent.draw_noise(k_noise, batch)
-        before = state
+        batches.append(batch)
+        noise_keys.append(k_noise)
         state, f_rec = fidec_record(fd_agent, state, batch, noise)
-        rel, r_rec = release_record(rel, agent, batch, noise, cfg)
+        rel, r_rec = release_record(rel, agent, batch, noise, cfg, update=u + 1, rc=rc)
         figs = update_figures(f_rec, r_rec, cfg.tau)
         if u == 0:
             figs.update(init)
+        if u + 1 == compared:
             ref = Reference(
-                agent, cfg, pixels, seed, before.params, before.target_params, batch, k_noise, r_rec, r_init
-            )
+                agent, cfg, pixels, seed, start.params, start.target_params, list(batches), list(noise_keys),
+                r_rec, r_init,
+            )  # fmt: skip
         history.append(
             {
                 "update": u + 1,
                 "figures": {q: {"value": v, "where": w} for q, (v, w) in figs.items()},
-                "terms": {k: {"fidec": f_rec["terms"][k], "release": r_rec["terms"][k]} for k in TERMS[agent]},
+                "terms": {k: {"fidec": f_rec["terms"][k], "release": v} for k, v in r_rec["terms"].items()},
             }
         )
     out = {
@@ -1070,7 +1285,11 @@ def source_commit(path: Path, given: str | None) -> str:
 def summarize(
     results: list[dict], mutations: list[dict] | None = None, sources: dict | None = None, online=None
 ) -> tuple[str, bool]:
-    lines = ["# Parity: fidec `--preset paper` vs the authors' release (fd, deflow) and FQL's release (fql)", ""]
+    lines = [
+        "# Parity: fidec `--preset paper` vs the authors' release (fd, deflow) and FQL's release (fql, bc, iql, "
+        "rebrac)",
+        "",
+    ]
     if sources:
         lines += [
             f"Release: `{sources['release']['commit']}`; FQL: `{sources['fql']['commit']}`.",
@@ -1080,7 +1299,9 @@ def summarize(
     for r in results:
         h = r["updates"]
         worst = {
-            q: max((u["figures"][q] for u in h if q in u["figures"]), key=lambda f: f["value"]) for q in QUANTITIES
+            q: max((u["figures"][q] for u in h if q in u["figures"]), key=lambda f: f["value"])
+            for q in QUANTITIES
+            if any(q in u["figures"] for u in h)
         }
         cfg_ok = all(row["same"] for row in r["config"])
         over = [q for q, f in worst.items() if not f["value"] <= TOLERANCES[q]]
@@ -1115,11 +1336,13 @@ def summarize(
         qs = [q for q in QUANTITIES if not q.startswith("init")]
         lines += ["| update | " + " | ".join(qs) + " |", "|---" * (len(qs) + 1) + "|"]
         for u in h:
-            lines.append(f"| {u['update']} | " + " | ".join(f"{u['figures'][q]['value']:.1e}" for q in qs) + " |")
+            cells = (f"{u['figures'][q]['value']:.1e}" if q in u["figures"] else "–" for q in qs)
+            lines.append(f"| {u['update']} | " + " | ".join(cells) + " |")
         lines.append("")
     if mutations:
         lines += [
-            "## Mutations: one setting changed, against the same release update 1",
+            "## Mutations: one setting changed, against the same release update (update 1; ReBRAC: update 2, its "
+            "first actor update, replaying update 1)",
             "",
             "Margin: the largest figure divided by that quantity's worst figure in the unmodified runs above "
             f"(at least {NOISE_FLOOR:g}); it must be >= 10.",
@@ -1168,7 +1391,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fql", type=Path, required=True, help="checkout of github.com/seohongpark/fql")
     ap.add_argument("--release-commit", default=None, help="the release checkout's commit (default: git rev-parse)")
     ap.add_argument("--fql-commit", default=None, help="the FQL checkout's commit (default: git rev-parse)")
-    ap.add_argument("--agents", default="fd,deflow,fql")
+    ap.add_argument("--agents", default=",".join(AGENTS))
     ap.add_argument("--updates", type=int, default=10)
     ap.add_argument("--hidden", default="", help="e.g. 256,256 (default: the paper's 4x512)")
     ap.add_argument("--batch-size", type=int, default=256)
