@@ -176,20 +176,27 @@ def release_config(agent: str, cfg, module):
     return rc
 
 
-def _baseline_pairs(agent: str, cfg) -> list[tuple]:
-    """IQL's and ReBRAC's settings (FQL's config key, fidec field, fidec value)."""
-    pairs = [
+def _shared_pairs(cfg, actor: str) -> list[tuple]:
+    """The settings every release agent has (release config key, fidec field, fidec value); ``actor`` names the
+    network whose LayerNorm ``actor_layer_norm`` switches."""
+    return [
         ("lr", "lr", cfg.lr),
         ("batch_size", "batch_size", cfg.batch_size),
         ("actor_hidden_dims", "hidden_dims", tuple(cfg.hidden_dims)),
         ("value_hidden_dims", "hidden_dims", tuple(cfg.hidden_dims)),
         ("layer_norm", "critic LayerNorm (always on)", True),
-        ("actor_layer_norm", "actor LayerNorm (always off)", False),
+        ("actor_layer_norm", f"{actor} LayerNorm (always off)", False),
         ("discount", "discount", cfg.discount),
         ("tau", "tau", cfg.tau),
+        ("encoder", "encoder (none: state)", None if cfg.encoder == "none" else cfg.encoder),
+    ]
+
+
+def _baseline_pairs(agent: str, cfg) -> list[tuple]:
+    """IQL's and ReBRAC's settings (FQL's config key, fidec field, fidec value)."""
+    pairs = _shared_pairs(cfg, "actor") + [
         ("(min of the two critics)", "q_agg", cfg.q_agg),
         ("(no grad_clip in FQL)", "grad_clip (0 = none)", None if cfg.grad_clip == 0 else cfg.grad_clip),
-        ("encoder", "encoder (none: state)", None if cfg.encoder == "none" else cfg.encoder),
     ]
     if agent == "iql":
         return pairs + [
@@ -213,19 +220,10 @@ def config_rows(agent: str, cfg, rc) -> list[dict]:
     """Each release setting beside fidec's resolved value."""
     if agent in ("iql", "rebrac"):
         return _rows(_baseline_pairs(agent, cfg), rc)
-    pairs = [
-        ("lr", "lr", cfg.lr),
-        ("batch_size", "batch_size", cfg.batch_size),
-        ("actor_hidden_dims", "hidden_dims", tuple(cfg.hidden_dims)),
-        ("value_hidden_dims", "hidden_dims", tuple(cfg.hidden_dims)),
-        ("layer_norm", "critic LayerNorm (always on)", True),
-        ("actor_layer_norm", "flow/actor LayerNorm (always off)", False),
-        ("discount", "discount", cfg.discount),
-        ("tau", "tau", cfg.tau),
+    pairs = _shared_pairs(cfg, "flow/actor") + [
         ("q_agg", "q_agg", cfg.q_agg),
         ("flow_steps", "flow_steps", cfg.flow_steps),
         ("normalize_q_loss", "normalize_q", cfg.normalize_q),
-        ("encoder", "encoder (none: state)", None if cfg.encoder == "none" else cfg.encoder),
     ]
     if agent in ("fql", "bc"):
         if agent == "fql":
