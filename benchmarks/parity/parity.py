@@ -192,12 +192,14 @@ def _shared_pairs(cfg, actor: str) -> list[tuple]:
     ]
 
 
+def _no_clip_pair(cfg) -> tuple:
+    """FQL's TrainState has no clip: fidec's grad_clip = 0 means none."""
+    return ("(no grad_clip in FQL)", "grad_clip (0 = none)", None if cfg.grad_clip == 0 else cfg.grad_clip)
+
+
 def _baseline_pairs(agent: str, cfg) -> list[tuple]:
     """IQL's and ReBRAC's settings (FQL's config key, fidec field, fidec value)."""
-    pairs = _shared_pairs(cfg, "actor") + [
-        ("(min of the two critics)", "q_agg", cfg.q_agg),
-        ("(no grad_clip in FQL)", "grad_clip (0 = none)", None if cfg.grad_clip == 0 else cfg.grad_clip),
-    ]
+    pairs = _shared_pairs(cfg, "actor") + [("(min of the two critics)", "q_agg", cfg.q_agg), _no_clip_pair(cfg)]
     if agent == "iql":
         return pairs + [
             ("expectile", "iql_expectile", cfg.iql_expectile),
@@ -225,11 +227,10 @@ def config_rows(agent: str, cfg, rc) -> list[dict]:
         ("flow_steps", "flow_steps", cfg.flow_steps),
         ("normalize_q_loss", "normalize_q", cfg.normalize_q),
     ]
+    if agent == "fql":
+        pairs += [("alpha", "fql_alpha", cfg.fql_alpha)]
     if agent in ("fql", "bc"):
-        if agent == "fql":
-            pairs += [("alpha", "fql_alpha", cfg.fql_alpha)]
-        # FQL's TrainState has no clip: fidec's grad_clip = 0 means none
-        pairs += [("(no grad_clip in FQL)", "grad_clip (0 = none)", None if cfg.grad_clip == 0 else cfg.grad_clip)]
+        pairs += [_no_clip_pair(cfg)]
     else:
         pairs += [
             ("grad_clip", "grad_clip", cfg.grad_clip),
@@ -317,12 +318,17 @@ def canon_net(tree: dict) -> dict:
     return _mlp(tree)
 
 
+def has_actor_target(target) -> bool:
+    """Whether a target tree is ReBRAC's ``{"critic": ..., "actor": ...}`` (the others': one target critic)."""
+    return isinstance(target, dict) and set(target) == {"critic", "actor"}
+
+
 def canon_target(target):
     """fidec's target parameters in the compared layout: the target critic's network, or ReBRAC's
     ``{"critic": ..., "actor": ...}``; None for agents without targets (bc)."""
     if target is None:
         return None
-    if set(target) == {"critic", "actor"}:
+    if has_actor_target(target):
         return {k: canon_net(v) for k, v in target.items()}
     return canon_net(target)
 
@@ -375,7 +381,7 @@ def to_release(params: dict, target: dict | None, template: dict) -> dict:
         ((other, child),) = ((k, v) for k, v in rtree.items() if k != "encoder")
         return {"encoder": enc_to_release(net["encoder"], rtree["encoder"]), other: graft(child, net["net"])}
 
-    targets = target if isinstance(target, dict) and set(target) == {"critic", "actor"} else {"critic": target}
+    targets = target if has_actor_target(target) else {"critic": target}
     out = {}
     for rname, rtree in template.items():
         mod = rname.removeprefix("modules_")
@@ -423,7 +429,7 @@ def from_release(rparams: dict) -> tuple[dict, dict]:
             params[_fidec_name(mod)] = network(rtree)
     for name, enc in encoders.items():
         params[name] = {"encoder": enc, "net": params[name]}
-    target = targets if set(targets) == {"critic", "actor"} else targets.get("critic")
+    target = targets if has_actor_target(targets) else targets.get("critic")
     return params, target
 
 
@@ -533,8 +539,8 @@ def update_figures(a: dict, b: dict, tau: float) -> dict:
         "step": leaf_figure(a["step"], b["step"]),
     }
     if b["target_step"] is not None:
-        rebrac = set(b["target_step"]) == {"critic", "actor"}
-        followed = {k: b["step"][k] for k in ("critic", "actor")} if rebrac else b["step"]["critic"]
+        pair = has_actor_target(b["target_step"])
+        followed = {k: b["step"][k] for k in ("critic", "actor")} if pair else b["step"]["critic"]
         unit = jax.tree_util.tree_map(lambda x: tau * x, followed)
         figs["target"] = leaf_figure(a["target_step"], b["target_step"], unit)
     return figs
@@ -741,15 +747,15 @@ def capture_grads(template):
         jax.grad = original
 
 
-def full_update(agent: str, rc, update: int) -> bool:
+def full_update(agent: str, actor_freq: int, update: int) -> bool:
     """FQL's ``main.py``: ``agent.update(batch, full_update=(i % actor_freq == 0))``, ``i`` counted from 1;
     only ReBRAC's ``update`` takes the argument."""
-    return agent != "rebrac" or update % rc.actor_freq == 0
+    return agent != "rebrac" or update % actor_freq == 0
 
 
-def first_full_update(agent: str, rc) -> int:
+def first_full_update(agent: str, actor_freq: int) -> int:
     """The first update that trains every network (ReBRAC: its first actor update; the others: update 1)."""
-    return next(u for u in range(1, 100) if full_update(agent, rc, u))
+    return next(u for u in range(1, 100) if full_update(agent, actor_freq, u))
 
 
 def release_record(rel, agent: str, batch: dict, noise: dict, cfg, update: int = 1, rc=None):
@@ -758,7 +764,7 @@ def release_record(rel, agent: str, batch: dict, noise: dict, cfg, update: int =
     before, before_t = from_release(rel.network.params)
     q = NoiseQueue()
     queue_release_order(agent, noise, q, cfg)
-    kwargs = {"full_update": full_update(agent, rc, update)} if agent == "rebrac" else {}
+    kwargs = {"full_update": full_update(agent, rc.actor_freq, update)} if agent == "rebrac" else {}
     with q.active(), capture_grads(rel.network.params) as got:
         rel, info = rel.update({k: np.asarray(v) for k, v in batch.items()}, **kwargs)
     assert len(got) == 1, f"the release's update took {len(got)} gradients of its parameters, expected 1"
@@ -1102,8 +1108,7 @@ def fidec_reference(agent: str, hidden=(), batch_size: int = 32, seed: int = 0) 
     cfg = fidec_config(agent, hidden, batch_size)
     f_agent = make_agent(cfg, OBS_DIM, ACTION_DIM)
     state = f_agent.init(jax.random.PRNGKey(seed))
-    n = cfg.rebrac_actor_freq if agent == "rebrac" else 1
-    keys = [batch_keys(seed, u) for u in range(n)]
+    keys = [batch_keys(seed, u) for u in range(first_full_update(agent, cfg.rebrac_actor_freq))]
     batches = [state_batch(kb, batch_size) for kb, _ in keys]
     noise_keys = [kn for _, kn in keys]
     _, rec = replay(f_agent, state, batches, noise_keys)
@@ -1178,7 +1183,7 @@ def compare_agent(
     rparams = to_release(state.params, state.target_params, rel.network.params)
     rel = rel.replace(network=rel.network.replace(params=rparams, opt_state=rel.network.tx.init(rparams)))
     pixel_batches = PixelBatches(fql_path, seed, next_actions=agent == "rebrac") if pixels else None
-    compared = first_full_update(agent, rc)
+    compared = first_full_update(agent, cfg.rebrac_actor_freq)  # equal to FQL's actor_freq (config rows)
     if updates < compared:
         raise SystemExit(f"{agent} needs --updates >= {compared} (its first update that trains every network)")
 
