@@ -85,11 +85,12 @@ def _workers(pool: cf.ProcessPoolExecutor) -> list:
     return list((getattr(pool, "_processes", None) or {}).values())
 
 
-def interrupt_workers(pool: cf.ProcessPoolExecutor) -> None:
-    """Send SIGINT to each worker of ``pool``: a task running there gets a KeyboardInterrupt, as at a Ctrl-C."""
+def interrupt_workers(pool: cf.ProcessPoolExecutor, sig: signal.Signals = signal.SIGINT) -> None:
+    """Send ``sig`` to each worker of ``pool``: with SIGINT a task running there gets a KeyboardInterrupt, as at a
+    Ctrl-C; a stop request (SIGTERM, SIGUSR1) does what the worker's handlers make of it."""
     for p in _workers(pool):
         with contextlib.suppress(ProcessLookupError, TypeError):  # already gone (TypeError: pid not known yet)
-            os.kill(p.pid, signal.SIGINT)
+            os.kill(p.pid, sig)
 
 
 def stop_pool(pool: cf.ProcessPoolExecutor) -> None:

@@ -1,4 +1,4 @@
-"""`fidec sweep` as a command the user runs and stops: two sweeps on one folder, a Ctrl-C mid-sweep.
+"""`fidec sweep` as a command the user runs and stops: two sweeps on one folder, a Ctrl-C or a SIGTERM mid-sweep.
 
 Each test runs the real command in subprocesses (its job processes, locks and signals are what is tested)."""
 
@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from fidec.checkpoint import read_payload
 
 from .conftest import TINY_ENV
 from .test_sweep import write_suite
@@ -97,3 +99,60 @@ def test_ctrl_c_stops_a_sweep_at_once_and_leaves_a_true_status(tiny_dataset_dir,
          "--dataset-dir", str(tiny_dataset_dir)], cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert f"interrupted {first.relative_to(out)}" in " ".join(rc.stdout.split()), rc.stdout + rc.stderr
+
+
+def test_sigterm_to_a_sweep_checkpoints_each_running_run_at_its_stop_step_and_exits_75(tiny_dataset_dir, tmp_path):
+    # what a scheduler or `kill` sends to the sweep alone: before, the sweep died at once and its workers with it,
+    # losing every step since the last periodic checkpoint (here: all of them, none is due before 2000000)
+    suite = write_suite(
+        tmp_path / "s.toml", ["bc"], [0, 1], extra="steps = 2000000\nlog_every = 100\ncheckpoint_every = 2000000\n"
+        "eval_every = 2000000\n",
+    )  # fmt: skip
+    out = tmp_path / "out"
+    first, second = out / f"bc/{TINY_ENV}/base/seed0", out / f"bc/{TINY_ENV}/base/seed1"
+    p = sweep(suite, out, tiny_dataset_dir, "--workers", "1")
+    deadline = time.time() + 240
+    metrics = first / "metrics.jsonl"
+    while time.time() < deadline and '"train"' not in (metrics.read_text() if metrics.exists() else ""):
+        if p.poll() is not None:
+            break
+        time.sleep(0.25)
+    assert metrics.exists(), finish(p, 30)[1]  # the run is in its training loop
+    assert not (first / "checkpoint.msgpack").exists()
+    os.kill(p.pid, signal.SIGTERM)  # the sweep process only, not its workers
+    rc, log = finish(p, 120)
+    assert rc == 75, log  # EXIT_PREEMPTED: a scheduler requeues the job
+    assert "stopped by SIGTERM" in log and "run the same command again" in log, log
+    # the stop's checkpoint: at the chunk boundary after the run's last record (log every 100), holding the loss
+    # terms of the updates since that record for the next one
+    meta = read_payload(first)["meta"]
+    records = [json.loads(line) for line in (first / "metrics.jsonl").read_text().splitlines()]
+    last = max(r["step"] for r in records if r["kind"] == "train")
+    assert 0 < last <= meta["step"] < last + 100, (last, meta["step"])
+    window = meta.get("log_window") or {}  # none when the stop fell on a log step
+    assert len(window.get("flow_loss", ())) == meta["step"] - last, (last, meta["step"])
+    assert not (second / "config.json").exists(), log  # never started
+    status = {r["name"]: r for r in json.loads((out / "sweep_status.json").read_text())["runs"]}
+    assert status[str(first.relative_to(out))]["status"] == "interrupted", status
+    assert status[str(second.relative_to(out))]["status"] == "pending", status
+
+
+def test_a_stop_signal_before_the_training_loop_is_kept_for_it_where_deferred():
+    # a sweep's job process may be stopped while it loads data: the signal must neither end it nor be lost
+    code = (
+        "import os, signal, time\n"
+        "from fidec.preemption import defer_stop_signals, pending_stop, stop_requests\n"
+        "assert pending_stop() is None\n"
+        "defer_stop_signals()\n"
+        "os.kill(os.getpid(), signal.SIGUSR1)\n"
+        "time.sleep(0.2)\n"
+        "with stop_requests() as stop:\n"
+        "    print(pending_stop().name, stop.signal.name)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(0.2)\n"
+        "print('alive')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["SIGUSR1", "SIGUSR1", "alive"], r.stdout

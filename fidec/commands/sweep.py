@@ -60,7 +60,8 @@ def register(sub) -> None:
             "Run a suite: a packaged one (smoke, cpu, paper) or a .toml/.yaml file. Re-running skips finished "
             "runs, resumes interrupted ones and retries failed ones; OUT/sweep_status.json lists every run. Several "
             "sweeps may run on one OUT at once: each trains the runs no other process holds and waits for the "
-            "others. Ctrl-C stops starting runs at once and interrupts the running ones, resumable."
+            "others. Ctrl-C stops starting runs at once and interrupts the running ones, resumable; SIGTERM or "
+            "SIGUSR1 stops each running run at its next chunk boundary with a checkpoint, then exits with 75."
         ),
     )
     p.add_argument("suite", nargs="?", help="suite name or file")

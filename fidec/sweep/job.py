@@ -15,8 +15,9 @@ from pathlib import Path
 
 from fidec.config import resolve
 from fidec.console import enable_compilation_cache
-from fidec.errors import FidecError, RunFolderBusy
+from fidec.errors import FidecError, Preempted, RunFolderBusy
 from fidec.io import atomic_write_text, read_json, write_json
+from fidec.preemption import pending_stop
 from fidec.runs import RunLock
 
 JOB_FILE = "sweep.json"
@@ -93,6 +94,8 @@ def run_job(job: dict) -> dict:
         # HELD (below), and the folder's status is read again when the job is retried
         if summary and summary.get("final_step") == config.total_steps:
             action = "skipped"
+        elif pending_stop():  # the sweep was asked to stop while this process started: nothing to checkpoint yet
+            raise Preempted(f"stopped by {pending_stop().name} before training")
         else:
             print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] job {job['name']} in pid {os.getpid()}", flush=True)
             if (run_dir / "config.json").exists():
@@ -109,7 +112,7 @@ def run_job(job: dict) -> dict:
         result.update(status=DONE, action=action, score_mean=summary.get("score_mean"))
     except RunFolderBusy as e:  # another process trains this run: not ours to record
         result.update(status=HELD, action="held", error=str(e))
-    except KeyboardInterrupt:  # stopped, not failed: the next sweep resumes it from its checkpoint
+    except KeyboardInterrupt:  # stopped (Ctrl-C, or a stop request: Preempted), not failed: the next sweep resumes it
         result.update(status=INTERRUPTED, action="interrupted", error="interrupted")
     except BaseException as e:  # noqa: BLE001 - recorded, never propagated (the other runs go on)
         tb = traceback.format_exc()

@@ -5,18 +5,22 @@ worker, nothing queued behind them), never one whose run folder another process 
 taken over if the other process leaves it unfinished), and records each result as it comes. A Ctrl-C stops it
 starting jobs at once, interrupts the running ones (each keeps its folder resumable from its last checkpoint),
 gives them :data:`GRACE_S` seconds to stop, kills what is left, and writes the status before the
-KeyboardInterrupt goes on.
+KeyboardInterrupt goes on. A stop request (SIGTERM or SIGUSR1, :mod:`fidec.preemption`) also stops it starting
+jobs, but passes the signal on to the running local jobs, each of which stops at its next chunk boundary with a
+checkpoint of that step, waits for all of them, writes the status and raises :class:`~fidec.errors.Preempted`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import signal
 import time
 from pathlib import Path
 
-from fidec.errors import FidecError
+from fidec.errors import FidecError, Preempted
 from fidec.io import atomic_write_text
+from fidec.preemption import defer_stop_signals, stop_requests
 from fidec.procs import BACKENDS, RayTasks, cpu_count, interrupt_workers, spawn_pool, start_ray, stop_pool
 from fidec.sweep.datasets import ensure_datasets
 from fidec.sweep.job import HELD, RUNNING, failed_result, run_job
@@ -48,11 +52,15 @@ RAY_MAX_RETRIES = 3
 class LocalRuns:
     """Jobs in a pool of spawned processes, a fresh one per job (no JAX state or memory carried over; none
     outlives this process), at most ``workers`` at once and none queued behind them. The workers are in process
-    groups of their own: a Ctrl-C at the terminal reaches the sweep alone, which interrupts them itself."""
+    groups of their own: a Ctrl-C at the terminal reaches the sweep alone, which interrupts them itself. A stop
+    signal never ends a worker (:func:`~fidec.preemption.defer_stop_signals`): its run stops at a chunk boundary
+    with a checkpoint, or before training if it had not begun."""
 
     def __init__(self, workers: int):
         self.workers = workers
-        self.pool = spawn_pool(workers, one_task_per_process=True, own_process_group=True)
+        self.pool = spawn_pool(
+            workers, initializer=defer_stop_signals, one_task_per_process=True, own_process_group=True
+        )
         self.running: dict[cf.Future, dict] = {}
 
     def free(self) -> int:
@@ -83,6 +91,10 @@ class LocalRuns:
 
     def interrupt(self) -> None:
         interrupt_workers(self.pool)
+
+    def stop(self, sig: signal.Signals) -> None:
+        """Pass a stop request on to the workers (each run checkpoints and stops at its next chunk boundary)."""
+        interrupt_workers(self.pool, sig)
 
     def close(self) -> None:
         if self.running:
@@ -125,6 +137,10 @@ class RayRuns:
 
     def interrupt(self) -> None:
         self.tasks.cancel(force=False)  # queued tasks never start; running ones get a KeyboardInterrupt
+
+    def stop(self, sig: signal.Signals) -> None:
+        """As a Ctrl-C: Ray stops its tasks itself (each run keeps its last checkpoint)."""
+        self.interrupt()
 
     def close(self) -> None:
         self.tasks.cancel(force=True)
@@ -209,7 +225,22 @@ def run_sweep(
         log,
     )
     try:
-        driver.run(payloads)
+        with stop_requests() as stop:
+            driver.run(payloads, stop)
+            if stop.requested:
+                name = stop.signal.name
+                log(f"stopped by {name}: no more runs start; each running run stops at its next chunk boundary "
+                    "with a checkpoint")  # fmt: skip
+                driver.stop(stop.signal)
+                raise Preempted(
+                    f"sweep stopped by {name}, each run resumable from its checkpoint; run the same command again to "
+                    "continue"
+                )
+    except Preempted:
+        runs.close()
+        write_status(out, suite, jobs, results, backend)
+        log(format_status(result))
+        raise
     except KeyboardInterrupt:
         log("interrupted: no more runs start; stopping the running ones (each resumable from its last checkpoint)")
         try:
@@ -241,10 +272,11 @@ class _Driver:
     def running_names(self) -> set[str]:
         return {p["name"] for p in self.runs.running.values()}
 
-    def run(self, payloads: list[dict]) -> None:
+    def run(self, payloads: list[dict], stop=None) -> None:
+        """Run the jobs; return early, with jobs still running, once ``stop`` (a StopRequest) is requested."""
         queue = list(payloads)
         waiting: dict[str, dict] = {}  # folders another process holds, looked at every POLL_S seconds
-        while queue or waiting or self.runs.running:
+        while (queue or waiting or self.runs.running) and not (stop and stop.requested):
             for name in [n for n, p in waiting.items() if run_holder(p["run_dir"]) is None]:
                 queue.append(waiting.pop(name))  # released: finished, or left for this sweep to take over
             started = False
@@ -277,6 +309,14 @@ class _Driver:
         deadline = time.monotonic() + GRACE_S
         while self.runs.running and time.monotonic() < deadline:
             for p, res in self.runs.wait(min(POLL_S, max(0.0, deadline - time.monotonic())), interrupted=True):
+                self.record(p, res, write=False)
+
+    def stop(self, sig: signal.Signals) -> None:
+        """Pass a stop request on to the running jobs and record each as it stops (no deadline: a scheduler's
+        SIGKILL bounds the wait, a Ctrl-C cuts it short)."""
+        self.runs.stop(sig)
+        while self.runs.running:
+            for p, res in self.runs.wait(POLL_S, interrupted=True):
                 self.record(p, res, write=False)
 
     def record(self, payload: dict, res: dict, write: bool = True) -> None:
