@@ -3,8 +3,9 @@
 # Usage: benchmarks/comparison/run.sh [data|sweep|report|all]
 #   sweep: every run of suite.toml not yet finished in ./sweeps/comparison-$RUNS (checkpoints there; ignored by git),
 #          then a copy of the metrics (no checkpoints) into benchmarks/comparison/runs/$RUNS.
-#          TASKS (default '*'), AGENTS (default: all) and VARIANTS (default: all) pick the runs, RUNS (default local)
-#          names the copy; benchmarks/comparison/README.md ("Files") gives the committed copies' selections.
+#          TASKS (default '*'), AGENTS (default: all) and VARIANTS (default: all) pick the runs, SET (default: none)
+#          adds config overrides (space-separated KEY=VALUE, each passed as --set), RUNS (default local) names the copy;
+#          benchmarks/comparison/README.md ("Files") gives the committed copies' selections.
 #          A folder that repeats a committed run's seeds is reported once (the report notes it).
 #   report: benchmarks/comparison/report from the committed copies in runs/ only, so a clone rebuilds it.
 set -eu
@@ -23,6 +24,7 @@ if [[ $what == sweep || $what == all ]]; then
   pick=(--tasks "${tasks[@]}")
   if [[ -n ${AGENTS:-} ]]; then read -ra agents <<< "$AGENTS"; pick+=(--agents "${agents[@]}"); fi
   if [[ -n ${VARIANTS:-} ]]; then read -ra variants <<< "$VARIANTS"; pick+=(--variants "${variants[@]}"); fi
+  if [[ -n ${SET:-} ]]; then read -ra sets <<< "$SET"; for s in "${sets[@]}"; do pick+=(--set "$s"); done; fi
   study_sweep "comparison-${RUNS:-local}" $O/suite.toml "${pick[@]}"
   copy_metrics "sweeps/comparison-${RUNS:-local}" "$O/runs/${RUNS:-local}"
 fi
