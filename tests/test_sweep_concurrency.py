@@ -48,6 +48,27 @@ def finish(p: subprocess.Popen, timeout: float) -> tuple[int, str]:
     return p.returncode, out
 
 
+def long_sweep(tmp_path, data, checkpoint_every: int, ready: str):
+    """A `--workers 1` sweep of two runs far too long to finish in a test, and its two run folders, once the
+    first run's ``ready`` file (in its folder) exists: the test stops it there, and the second must never start."""
+    suite = write_suite(
+        tmp_path / "s.toml", ["bc"], [0, 1],
+        extra=f"steps = 2000000\nlog_every = 100\ncheckpoint_every = {checkpoint_every}\neval_every = 2000000\n",
+    )  # fmt: skip
+    out = tmp_path / "out"
+    first, second = out / f"bc/{TINY_ENV}/base/seed0", out / f"bc/{TINY_ENV}/base/seed1"
+    p = sweep(suite, out, data, "--workers", "1")
+    deadline = time.time() + 240
+    while time.time() < deadline and not (first / ready).exists() and p.poll() is None:
+        time.sleep(0.25)
+    assert (first / ready).exists(), finish(p, 30)[1]
+    return p, suite, out, first, second
+
+
+def run_statuses(out) -> dict:
+    return {r["name"]: r["status"] for r in json.loads((out / "sweep_status.json").read_text())["runs"]}
+
+
 def test_two_sweeps_on_one_folder_run_each_run_once_and_both_succeed(tiny_dataset_dir, tmp_path):
     suite = write_suite(tmp_path / "s.toml", ["bc"], [0, 1])
     out = tmp_path / "out"
@@ -72,27 +93,15 @@ def test_two_sweeps_on_one_folder_run_each_run_once_and_both_succeed(tiny_datase
 
 
 def test_ctrl_c_stops_a_sweep_at_once_and_leaves_a_true_status(tiny_dataset_dir, tmp_path):
-    # two runs far too long to finish in the test: the first is stopped, the second must never start
-    suite = write_suite(
-        tmp_path / "s.toml", ["bc"], [0, 1], extra="steps = 2000000\nlog_every = 100\ncheckpoint_every = 100\n"
-        "eval_every = 2000000\n",
-    )  # fmt: skip
-    out = tmp_path / "out"
-    first, second = out / f"bc/{TINY_ENV}/base/seed0", out / f"bc/{TINY_ENV}/base/seed1"
-    p = sweep(suite, out, tiny_dataset_dir, "--workers", "1")
-    deadline = time.time() + 240
-    while time.time() < deadline and not (first / "checkpoint.msgpack").exists() and p.poll() is None:
-        time.sleep(0.25)
-    assert (first / "checkpoint.msgpack").exists(), finish(p, 30)[1]
+    p, suite, out, first, second = long_sweep(tmp_path, tiny_dataset_dir, 100, "checkpoint.msgpack")
     os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C at a terminal does
     t0 = time.time()
     rc, log = finish(p, 60)
     assert rc == 130, log
     assert time.time() - t0 < 30, log
     assert not (second / "config.json").exists() and not (second / "sweep.log").exists(), log  # never started
-    status = {r["name"]: r for r in json.loads((out / "sweep_status.json").read_text())["runs"]}
-    assert status[str(first.relative_to(out))]["status"] == "interrupted", status
-    assert status[str(second.relative_to(out))]["status"] == "pending", status
+    status = run_statuses(out)
+    assert (status[str(first.relative_to(out))], status[str(second.relative_to(out))]) == ("interrupted", "pending")
     # the interrupted run is resumable: its checkpoint is there and no process holds its folder
     rc = subprocess.run(
         [sys.executable, "-m", "fidec.cli", "sweep", str(suite), "--out", str(out), "--dry-run",
@@ -104,20 +113,7 @@ def test_ctrl_c_stops_a_sweep_at_once_and_leaves_a_true_status(tiny_dataset_dir,
 def test_sigterm_to_a_sweep_checkpoints_each_running_run_at_its_stop_step_and_exits_75(tiny_dataset_dir, tmp_path):
     # what a scheduler or `kill` sends to the sweep alone: before, the sweep died at once and its workers with it,
     # losing every step since the last periodic checkpoint (here: all of them, none is due before 2000000)
-    suite = write_suite(
-        tmp_path / "s.toml", ["bc"], [0, 1], extra="steps = 2000000\nlog_every = 100\ncheckpoint_every = 2000000\n"
-        "eval_every = 2000000\n",
-    )  # fmt: skip
-    out = tmp_path / "out"
-    first, second = out / f"bc/{TINY_ENV}/base/seed0", out / f"bc/{TINY_ENV}/base/seed1"
-    p = sweep(suite, out, tiny_dataset_dir, "--workers", "1")
-    deadline = time.time() + 240
-    metrics = first / "metrics.jsonl"
-    while time.time() < deadline and '"train"' not in (metrics.read_text() if metrics.exists() else ""):
-        if p.poll() is not None:
-            break
-        time.sleep(0.25)
-    assert metrics.exists(), finish(p, 30)[1]  # the run is in its training loop
+    p, _, out, first, second = long_sweep(tmp_path, tiny_dataset_dir, 2000000, "train.csv")  # in its training loop
     assert not (first / "checkpoint.msgpack").exists()
     os.kill(p.pid, signal.SIGTERM)  # the sweep process only, not its workers
     rc, log = finish(p, 120)
@@ -132,9 +128,8 @@ def test_sigterm_to_a_sweep_checkpoints_each_running_run_at_its_stop_step_and_ex
     window = meta.get("log_window") or {}  # none when the stop fell on a log step
     assert len(window.get("flow_loss", ())) == meta["step"] - last, (last, meta["step"])
     assert not (second / "config.json").exists(), log  # never started
-    status = {r["name"]: r for r in json.loads((out / "sweep_status.json").read_text())["runs"]}
-    assert status[str(first.relative_to(out))]["status"] == "interrupted", status
-    assert status[str(second.relative_to(out))]["status"] == "pending", status
+    status = run_statuses(out)
+    assert (status[str(first.relative_to(out))], status[str(second.relative_to(out))]) == ("interrupted", "pending")
 
 
 def test_a_stop_signal_before_the_training_loop_is_kept_for_it_where_deferred():
