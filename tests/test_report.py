@@ -279,3 +279,23 @@ def test_report_labels_comparisons_at_unequal_recipe(tmp_path):
     unequal = rows["| P(fd [preset=fidec+tiny] > deflow [preset=tiny])"]
     assert unequal.endswith("| unequal recipe: fidec against paper |")
     assert rows["| P(fd [preset=fidec+tiny] > deflow [preset=fidec+tiny])"].endswith("| 1.00 | [1.00, 1.00] | equal |")
+
+
+def test_report_joins_untagged_runs_with_the_preset_variant_they_ran_under(tmp_path):
+    """DeFlow run untagged on one task (preset tiny) and as the grid variant preset=tiny on another is one method
+    (its score aggregated over both tasks, a note saying so); the other preset stays its own method, and an
+    agent never tagged by preset keeps its plain label."""
+    root = tmp_path / "runs"
+    make_run(root, "deflow", CUBE.format(1), [0, 1], lambda s: [0, 0.4, 0.4, 0.4])
+    make_run(root, "deflow", CUBE.format(2), [0, 1], lambda s: [0, 0.2, 0.2, 0.2], tag="preset=tiny")
+    for env in (CUBE.format(1), CUBE.format(2)):
+        make_run(root, "deflow", env, [0, 1], lambda s: [0, 0.5, 0.5, 0.5], tag="preset=fidec+tiny",
+                 overrides={"preset": "fidec+tiny"})
+        make_run(root, "fql", env, [0, 1], lambda s: [0, 0.1, 0.1, 0.1])
+    runs, notes = load_runs([root])
+    assert {r.label for r in runs} == {"deflow [preset=tiny]", "deflow [preset=fidec+tiny]", "fql"}
+    assert any(n.startswith("deflow: runs without a grid variant are shown as deflow [preset=tiny]") for n in notes)
+    out = tmp_path / "rep"
+    write_report([root], out, reps=100, poi_reps=100)
+    agg = json.loads((out / "report.json").read_text())["aggregates"]
+    assert agg["deflow [preset=tiny]"]["runs"] == 2 and agg["deflow [preset=tiny]"]["mean"] == pytest.approx(0.3)

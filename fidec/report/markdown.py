@@ -401,7 +401,7 @@ def section_published(report: ReportData) -> list[str]:
 
 
 def section_runs(report: ReportData) -> list[str]:
-    """## Runs: how many, the unfinished ones included, the ones left out."""
+    """## Runs: how many, the unfinished ones included, the ones left out or renamed."""
     runs = report.runs
     notes = report.notes
     n_folders = report.n_folders
@@ -420,7 +420,7 @@ def section_runs(report: ReportData) -> list[str]:
         ]
     if notes:
         L.append("")
-        L.append("Left out:")
+        L.append("Notes on the runs:")
         L += [f"- {n}" for n in notes]
     return L
 

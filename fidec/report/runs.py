@@ -102,12 +102,12 @@ def config_total_steps(c: dict) -> int:
 
 
 def load_runs(paths, include_incomplete: bool = False) -> tuple[list[Run], list[str]]:
-    """(runs, notes): one Run per (run folder, seed) with at least one evaluation; notes say what was left out."""
+    """(runs, notes): one Run per (run folder, seed) with at least one evaluation; notes say what was left out
+    or renamed."""
     dirs = find_run_dirs(paths)
     if not dirs:
         raise FidecError(f"no run folders (with config.json) under {', '.join(map(str, paths))}")
-    runs, notes = [], []
-    seen: dict[tuple, Path] = {}
+    found, notes = [], []
     for d in dirs:
         meta = read_json(d / "config.json")
         cfg = meta["config"]
@@ -124,7 +124,7 @@ def load_runs(paths, include_incomplete: bool = False) -> tuple[list[Run], list[
         log = MetricsLog(d)
         evals, train = log.records("eval"), log.records("train")
         if not evals:
-            notes.append(f"`{d}`: no evaluations")
+            notes.append(f"`{d}`: no evaluations; left out")
             continue
         for seed in sorted({r["seed"] for r in evals}):
             rows = sorted((r for r in evals if r["seed"] == seed), key=lambda r: r["step"])
@@ -141,15 +141,36 @@ def load_runs(paths, include_incomplete: bool = False) -> tuple[list[Run], list[
                 meta={k: v for k, v in meta.items() if k != "config"},
                 train=[r for r in train if r.get("seed") == seed],
             )
-            key = (run.label, run.env, run.seed)
-            if key in seen:
-                notes.append(f"`{d}`: seed {seed} of {run.label} on {run.env} duplicates `{seen[key]}`; left out")
-                continue
-            seen[key] = d
-            runs.append(run)
+            found.append(run)
+    notes += _name_untagged_presets(found)
+    runs, seen = [], {}
+    for run in found:
+        key = (run.label, run.env, run.seed)
+        if key in seen:
+            where = f"seed {run.seed} of {run.label} on {run.env}"
+            notes.append(f"`{run.run_dir}`: {where} duplicates `{seen[key]}`; left out")
+            continue
+        seen[key] = run.run_dir
+        runs.append(run)
     if not runs:
         raise FidecError("no finished runs with evaluations to report" + (f" ({'; '.join(notes)})" if notes else ""))
     return runs, notes
+
+
+def _name_untagged_presets(runs: list[Run]) -> list[str]:
+    """An agent that ran both untagged and under ``preset=…`` grid variants (sweeps of one suite before and after
+    it gained a preset grid for that agent): its untagged runs take the tag ``preset=<the preset they ran under>``,
+    so that runs of one configuration are one method. Returns a note per agent so renamed."""
+    tagged = {r.agent for r in runs if r.variant.startswith("preset=") and "," not in r.variant}
+    renamed: dict[str, set[str]] = {}
+    for r in runs:
+        if r.agent in tagged and r.variant in ("", "base") and r.config.get("preset"):
+            r.variant = f"preset={r.config['preset']}"
+            renamed.setdefault(r.agent, set()).add(r.label)
+    return [
+        f"{agent}: runs without a grid variant are shown as {', '.join(sorted(labels))}, the preset they ran under"
+        for agent, labels in sorted(renamed.items())
+    ]
 
 
 def method_order(labels) -> list[str]:
